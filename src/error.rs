@@ -1,0 +1,83 @@
+//! The application's one error type. It travels to the browser (server
+//! functions) and maps to an HTTP status (plain routes), so it carries only
+//! public words: causes are logged on the server, never sent.
+
+use serde::{Deserialize, Serialize};
+
+/// A problem with one form field, shown next to that field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Please sign in to continue.")]
+    Unauthorized,
+    #[error("You don't have permission to do that.")]
+    Forbidden,
+    #[error("We couldn't find that {0}.")]
+    NotFound(String),
+    #[error("Please correct the highlighted fields.")]
+    Validation(Vec<FieldError>),
+    #[error("Too many attempts. Try again in {retry_after_seconds} seconds.")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("Something went wrong on our side. Please try again in a moment.")]
+    Internal,
+}
+
+impl AppError {
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::BadRequest(_) => 400,
+            AppError::Unauthorized => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Validation(_) => 422,
+            AppError::RateLimited { .. } => 429,
+            AppError::Unavailable(_) => 503,
+            AppError::Internal => 500,
+        }
+    }
+
+    /// A short, stable machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Validation(_) => "validation_failed",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal => "internal",
+        }
+    }
+
+    /// Logs an unexpected failure with its whole cause chain and returns the
+    /// opaque error the client is allowed to see.
+    #[cfg(feature = "ssr")]
+    pub fn internal(error: impl Into<anyhow::Error>) -> AppError {
+        let error = error.into();
+        tracing::error!(error = format!("{error:#}"), "internal error");
+        AppError::Internal
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_say_nothing_about_their_cause() {
+        let error = AppError::internal(anyhow::anyhow!("relation \"users\" does not exist"));
+        assert_eq!(error, AppError::Internal);
+        assert!(!error.to_string().contains("relation"));
+        assert_eq!(error.status_code(), 500);
+    }
+}

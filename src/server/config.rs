@@ -1,0 +1,256 @@
+//! Typed settings, read once from the environment (and `.env` when present).
+//!
+//! Every invalid value stops start-up with an error that names the variable,
+//! and secrets are wrapped so that `Debug` and logs print `[REDACTED]`.
+
+use secrecy::SecretString;
+use std::{net::IpAddr, path::PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var} is invalid: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub host: IpAddr,
+    /// 0 asks the OS for a free port (tests).
+    pub port: u16,
+    pub log_format: LogFormat,
+    pub database: DatabaseSettings,
+    /// The public origin when behind a proxy (`https://tldw.example`); used
+    /// for links we hand out and to decide whether cookies are `Secure`.
+    pub public_url: Option<url::Url>,
+}
+
+#[derive(Clone, Debug)]
+pub enum DatabaseSettings {
+    /// Start (or reuse) a private PostgreSQL cluster in `data_dir`.
+    Embedded {
+        data_dir: PathBuf,
+        /// Where `initdb`/`pg_ctl` live; found automatically when unset.
+        pg_bin_dir: Option<PathBuf>,
+        max_connections: u32,
+    },
+    /// Use a server someone else runs.
+    External {
+        /// The runtime role: subject to row level security.
+        app_url: SecretString,
+        /// The owner role that applies migrations.
+        migration_url: SecretString,
+        max_connections: u32,
+    },
+}
+
+impl Settings {
+    /// Reads `.env` (if present) and then the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(error) if error.not_found() => {}
+            Err(error) => {
+                return Err(ConfigError {
+                    var: ".env",
+                    reason: error.to_string(),
+                });
+            }
+        }
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable source, so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let host = match get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v.trim().parse().map_err(|_| ConfigError {
+                var: "HOST",
+                reason: format!("expected an IP address such as 127.0.0.1 or 0.0.0.0, got {v:?}"),
+            })?,
+        };
+        let port = match get("PORT") {
+            None => 3000,
+            Some(v) => v.trim().parse().map_err(|_| ConfigError {
+                var: "PORT",
+                reason: format!("expected a port number from 0 to 65535, got {v:?}"),
+            })?,
+        };
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") | Some("pretty") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "LOG_FORMAT",
+                    reason: format!("expected \"text\" or \"json\", got {other:?}"),
+                });
+            }
+        };
+        let max_connections = match get("DATABASE_MAX_CONNECTIONS") {
+            None => 10,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError {
+                    var: "DATABASE_MAX_CONNECTIONS",
+                    reason: format!("expected a number from 1 to 1000, got {v:?}"),
+                })?,
+        };
+        let database = match (get("DATABASE_URL"), get("DATABASE_MIGRATION_URL")) {
+            (None, None) => DatabaseSettings::Embedded {
+                data_dir: get("TLDW_DATA_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from(".tldw")),
+                pg_bin_dir: get("TLDW_PG_BIN_DIR").map(PathBuf::from),
+                max_connections,
+            },
+            (Some(app_url), Some(migration_url)) => {
+                check_postgres_url("DATABASE_URL", &app_url)?;
+                check_postgres_url("DATABASE_MIGRATION_URL", &migration_url)?;
+                DatabaseSettings::External {
+                    app_url: app_url.into(),
+                    migration_url: migration_url.into(),
+                    max_connections,
+                }
+            }
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "DATABASE_MIGRATION_URL",
+                    reason: "must be set together with DATABASE_URL: migrations run as the owner role, the app as a role without table ownership".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    var: "DATABASE_URL",
+                    reason: "must be set together with DATABASE_MIGRATION_URL".into(),
+                });
+            }
+        };
+        let public_url = match get("PUBLIC_URL") {
+            None => None,
+            Some(v) => Some(
+                url::Url::parse(v.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| ConfigError {
+                        var: "PUBLIC_URL",
+                        reason: "expected an http(s) URL such as https://tldw.example.com".into(),
+                    })?,
+            ),
+        };
+        Ok(Settings {
+            host,
+            port,
+            log_format,
+            database,
+            public_url,
+        })
+    }
+}
+
+/// Only the shape is checked here (the value is secret, so it is not echoed);
+/// connecting reports the rest.
+fn check_postgres_url(var: &'static str, value: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(value.trim()) {
+        Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => Ok(()),
+        _ => Err(ConfigError {
+            var,
+            reason:
+                "expected a postgres:// URL (the value is not shown because it may hold a password)"
+                    .into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_to_loopback_3000_and_an_embedded_database() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert!(
+            matches!(s.database, DatabaseSettings::Embedded { ref data_dir, .. } if data_dir == &PathBuf::from(".tldw"))
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("HOST", "localhost:3000"),
+            ("LOG_FORMAT", "xml"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("PUBLIC_URL", "ftp://x"),
+        ] {
+            let error = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(error.var, var);
+            assert!(error.to_string().starts_with(var), "{error}");
+        }
+    }
+
+    #[test]
+    fn external_database_needs_both_urls_and_hides_them() {
+        let error = settings(&[("DATABASE_URL", "postgres://app:pw@db/tldw")]).unwrap_err();
+        assert_eq!(error.var, "DATABASE_MIGRATION_URL");
+
+        let error = settings(&[
+            ("DATABASE_URL", "mysql://app:hunter2@db/tldw"),
+            ("DATABASE_MIGRATION_URL", "postgres://owner:pw@db/tldw"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.var, "DATABASE_URL");
+        assert!(!error.to_string().contains("hunter2"));
+
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://app:hunter2@db/tldw"),
+            (
+                "DATABASE_MIGRATION_URL",
+                "postgres://owner:swordfish@db/tldw",
+            ),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("swordfish"),
+            "{debug}"
+        );
+        let DatabaseSettings::External { app_url, .. } = s.database else {
+            panic!("expected an external database");
+        };
+        assert_eq!(app_url.expose_secret(), "postgres://app:hunter2@db/tldw");
+    }
+
+    #[test]
+    fn json_logs_on_request() {
+        assert_eq!(
+            settings(&[("LOG_FORMAT", "json")]).unwrap().log_format,
+            LogFormat::Json
+        );
+    }
+}

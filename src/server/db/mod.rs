@@ -1,0 +1,111 @@
+//! The database: migrations, the runtime pool and the only roads to it.
+//!
+//! The pool is private. Code outside this module reaches tenant tables only
+//! through [`TenantTx`], a transaction whose first statement pins
+//! `app.org_id` (and `app.user_id`) with `set_config(…, true)`, i.e. for that
+//! transaction alone. Row level security does the rest: with no org set, a
+//! tenant table shows nothing.
+
+pub mod embedded;
+pub mod roles;
+mod tenant;
+
+use anyhow::Context;
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use std::time::Duration;
+
+pub use tenant::{SharedTx, TenantScope, TenantTx};
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Applies pending migrations as the owner role. Several processes may start
+/// at once: sqlx serializes them with an advisory lock.
+#[tracing::instrument(skip_all)]
+pub async fn migrate(owner: &PgConnectOptions) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(owner.clone())
+        .await
+        .context("could not connect to PostgreSQL as the migration (owner) role")?;
+    let result = MIGRATOR
+        .run(&pool)
+        .await
+        .context("could not apply migrations");
+    pool.close().await;
+    result
+}
+
+/// Why the app should not take traffic yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database cannot be reached")]
+    Unreachable,
+    #[error("database migrations are not applied ({applied} of {expected})")]
+    MigrationsPending { applied: usize, expected: usize },
+}
+
+/// The runtime pool, connected as the app role.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    #[tracing::instrument(skip_all, fields(max_connections))]
+    pub async fn connect(app: PgConnectOptions, max_connections: u32) -> anyhow::Result<Db> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(app)
+            .await
+            .context("could not connect to PostgreSQL as the app role")?;
+        Ok(Db { pool })
+    }
+
+    /// Opens a transaction scoped to one organization (see [`TenantTx`]).
+    pub async fn tenant(&self, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
+        TenantTx::begin(&self.pool, scope).await
+    }
+
+    /// Opens a transaction for the shared tables (the `videos` cache). It
+    /// carries no org, so tenant tables are invisible from it.
+    pub async fn shared(&self) -> Result<SharedTx, sqlx::Error> {
+        SharedTx::begin(&self.pool).await
+    }
+
+    /// Reachable, and every migration this binary knows is applied.
+    #[tracing::instrument(skip_all)]
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("select version from _sqlx_migrations where success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(error = %error, "readiness check failed");
+                    NotReady::Unreachable
+                })?;
+        let expected: Vec<i64> = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .collect();
+        let missing = expected.iter().filter(|v| !applied.contains(v)).count();
+        if missing > 0 {
+            return Err(NotReady::MigrationsPending {
+                applied: expected.len() - missing,
+                expected: expected.len(),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,248 @@
+//! Builds the application from settings, binds its port and runs it until a
+//! shutdown signal, then stops what it started.
+
+use anyhow::Context;
+use axum::{Router, http::Request, routing::get};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use sqlx::postgres::PgConnectOptions;
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    str::FromStr,
+    time::Duration,
+};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use super::{
+    config::{DatabaseSettings, Settings},
+    db::{
+        self, Db,
+        embedded::{EmbeddedOptions, EmbeddedPostgres},
+        roles,
+    },
+    http::{AppState, health},
+};
+use crate::app::{App, shell};
+
+/// The one database the embedded cluster serves.
+const EMBEDDED_DATABASE: &str = "tldw";
+/// Larger bodies are refused with 413 before any handler reads them.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Site settings that ship inside the binary; `LEPTOS_*` variables override them.
+const LEPTOS_TOML: &str = include_str!("../../Leptos.toml");
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    db: Db,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let (app_options, owner_options, max_connections, embedded) = match &settings.database {
+            DatabaseSettings::Embedded {
+                data_dir,
+                pg_bin_dir,
+                max_connections,
+            } => {
+                let options = EmbeddedOptions {
+                    data_dir: data_dir.clone(),
+                    bin_dir: pg_bin_dir.clone(),
+                    durable: true,
+                    max_connections: *max_connections,
+                };
+                let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&options))
+                    .await
+                    .context("the embedded PostgreSQL launcher panicked")??;
+                roles::ensure_roles_and_database(&pg, EMBEDDED_DATABASE).await?;
+                (
+                    pg.app_options(EMBEDDED_DATABASE),
+                    pg.owner_options(EMBEDDED_DATABASE),
+                    *max_connections,
+                    Some(pg),
+                )
+            }
+            DatabaseSettings::External {
+                app_url,
+                migration_url,
+                max_connections,
+            } => {
+                use secrecy::ExposeSecret;
+                let app = PgConnectOptions::from_str(app_url.expose_secret())
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                let owner = PgConnectOptions::from_str(migration_url.expose_secret())
+                    .context("DATABASE_MIGRATION_URL is not a valid PostgreSQL URL")?;
+                (app, owner, *max_connections, None)
+            }
+        };
+
+        db::migrate(&owner_options).await?;
+        let db = Db::connect(app_options, max_connections).await?;
+
+        let address = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(address).await.with_context(|| {
+            format!("could not listen on {address}; is something else using it? Set PORT (or HOST) to choose another")
+        })?;
+        let mut leptos_options = leptos::config::get_config_from_str(LEPTOS_TOML)
+            .context("Leptos.toml (or a LEPTOS_* variable) is invalid")?;
+        leptos_options.site_addr = listener.local_addr()?;
+
+        let router = router(AppState {
+            leptos_options,
+            db: db.clone(),
+        });
+        Ok(Application {
+            listener,
+            router,
+            db,
+            embedded,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        match self.listener.local_addr() {
+            Ok(address) => format!("http://{address}"),
+            Err(_) => "http://(unknown address)".into(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then
+    /// closes the pool and stops the embedded database if we started it.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            db,
+            embedded,
+        } = self;
+        // Graceful shutdown waits for in-flight requests, but not forever: a
+        // stuck client must not keep the process (and the database) up.
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        };
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .into_future();
+        let deadline = async move {
+            if stopping_rx.wait_for(|stopping| *stopping).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            result = server => result.context("the HTTP server failed"),
+            () = deadline => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        tracing::info!("HTTP server stopped; closing the database");
+        db.close().await;
+        if let Some(pg) = embedded {
+            tokio::task::spawn_blocking(move || pg.stop())
+                .await
+                .context("stopping PostgreSQL panicked")??;
+        }
+        served
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let request_id_header = axum::http::HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(
+            request_id_header.clone(),
+            MakeRequestUuid,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|id| id.header_value().to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id_header))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(layers)
+        .with_state(state)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "could not listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// How long in-flight requests get after a shutdown signal. With the database
+/// stop after it, the whole shutdown stays under 10 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
