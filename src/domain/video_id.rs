@@ -64,6 +64,10 @@ impl VideoId {
         if is_id(input) {
             return Ok(VideoId(input.to_owned()));
         }
+        // Only id characters but the wrong length: a mistyped bare id, not a host.
+        if input.bytes().all(is_id_byte) {
+            return Err(VideoIdError::InvalidId);
+        }
         let url = parse_url(input)?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(VideoIdError::UnsupportedScheme);
@@ -127,10 +131,11 @@ impl VideoId {
 }
 
 fn is_id(candidate: &str) -> bool {
-    candidate.len() == ID_LEN
-        && candidate
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    candidate.len() == ID_LEN && candidate.bytes().all(is_id_byte)
+}
+
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 fn parse_url(input: &str) -> Result<Url, VideoIdError> {

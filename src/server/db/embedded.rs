@@ -348,7 +348,8 @@ fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(dir.to_path_buf());
         }
         bail!(
-            "TLDW_PG_BIN_DIR={} does not contain initdb, pg_ctl and postgres",
+            "TLDW_PG_BIN_DIR={} does not contain initdb, pg_ctl and postgres; point it at PostgreSQL's bin folder \
+             (e.g. /usr/lib/postgresql/15/bin) or install PostgreSQL with `sudo apt-get install postgresql`",
             dir.display()
         );
     }

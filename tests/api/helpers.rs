@@ -1,0 +1,218 @@
+//! The test harness: one private PostgreSQL cluster per test process, a
+//! migrated template database in it, and a fresh clone per test.
+
+use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
+use std::{
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::OnceLock,
+};
+use tldw::server::{
+    config::Settings,
+    db::{
+        self,
+        embedded::{EmbeddedOptions, EmbeddedPostgres},
+        roles,
+    },
+    startup::Application,
+    telemetry,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use uuid::Uuid;
+
+const TEMPLATE: &str = "tldw_template";
+
+pub struct TestCluster {
+    pub pg: EmbeddedPostgres,
+}
+
+static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+
+pub fn cluster() -> &'static TestCluster {
+    CLUSTER.get_or_init(|| {
+        // Runs on its own thread: tests call this from inside a runtime.
+        std::thread::spawn(start_cluster)
+            .join()
+            .expect("starting the test cluster panicked")
+    })
+}
+
+fn start_cluster() -> TestCluster {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(tldw::server::config::LogFormat::Text);
+    }
+    let data_dir = std::env::temp_dir().join(format!("tldw-test-{}", std::process::id()));
+    let pg = EmbeddedPostgres::start(&EmbeddedOptions {
+        data_dir: data_dir.clone(),
+        bin_dir: None,
+        durable: false,
+        max_connections: 300,
+    })
+    .expect("could not start the test PostgreSQL cluster");
+    stop_when_this_process_exits(&pg, data_dir);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        roles::ensure_roles_and_database(&pg, TEMPLATE)
+            .await
+            .unwrap();
+        db::migrate(&pg.owner_options(TEMPLATE)).await.unwrap();
+    });
+    TestCluster { pg }
+}
+
+/// Statics are never dropped, so a watchdog shell stops the cluster (and
+/// removes its folder) once the test process is gone, however it ended.
+fn stop_when_this_process_exits(pg: &EmbeddedPostgres, data_dir: PathBuf) {
+    let pid = std::process::id();
+    let pidfile = pg.pgdata().join("postmaster.pid");
+    let script = format!(
+        "while [ -d /proc/{pid} ]; do sleep 0.5; done; \
+         kill -QUIT $(head -n 1 '{pidfile}') 2>/dev/null; sleep 1; rm -rf '{dir}'",
+        pidfile = pidfile.display(),
+        dir = data_dir.display()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("could not start the cluster watchdog");
+}
+
+/// A database of its own, cloned from the migrated template.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let cluster = cluster();
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect_with(&cluster.pg.superuser_options("postgres"))
+            .await
+            .unwrap();
+        let sql = format!(
+            "create database {} template {TEMPLATE} owner tldw_owner",
+            roles::quote_ident(&name)
+        );
+        // Concurrent clones of one template can collide; they succeed on retry.
+        let mut attempts = 0;
+        loop {
+            match admin.execute(sqlx::AssertSqlSafe(sql.clone())).await {
+                Ok(_) => break,
+                Err(error) if attempts < 20 => {
+                    attempts += 1;
+                    eprintln!("retrying database clone: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("could not clone the template: {error}"),
+            }
+        }
+        admin.close().await.unwrap();
+        TestDb { name }
+    }
+
+    pub fn app_options(&self) -> PgConnectOptions {
+        cluster().pg.app_options(&self.name)
+    }
+
+    pub fn owner_options(&self) -> PgConnectOptions {
+        cluster().pg.owner_options(&self.name)
+    }
+
+    pub fn superuser_options(&self) -> PgConnectOptions {
+        cluster().pg.superuser_options(&self.name)
+    }
+
+    pub async fn app_conn(&self) -> PgConnection {
+        PgConnection::connect_with(&self.app_options())
+            .await
+            .unwrap()
+    }
+
+    pub async fn owner_conn(&self) -> PgConnection {
+        PgConnection::connect_with(&self.owner_options())
+            .await
+            .unwrap()
+    }
+
+    pub async fn superuser_conn(&self) -> PgConnection {
+        PgConnection::connect_with(&self.superuser_options())
+            .await
+            .unwrap()
+    }
+
+    /// The runtime pool, as the app builds it, with `max` connections.
+    pub async fn db(&self, max: u32) -> db::Db {
+        db::Db::connect(self.app_options(), max).await.unwrap()
+    }
+}
+
+/// The whole application on port 0 against its own database.
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
+    let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
+    let settings = Settings::from_lookup(|name| match name {
+        "PORT" => Some("0".into()),
+        "DATABASE_URL" => Some(secrecy::ExposeSecret::expose_secret(&app_url).to_owned()),
+        "DATABASE_MIGRATION_URL" => {
+            Some(secrecy::ExposeSecret::expose_secret(&owner_url).to_owned())
+        }
+        "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
+        _ => None,
+    })
+    .unwrap();
+    let app = Application::build(settings)
+        .await
+        .expect("the app did not build");
+    let address = app.url();
+    let (tx, rx) = oneshot::channel();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        db,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Sends the shutdown signal and waits for the server to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().unwrap().await.unwrap()
+    }
+}

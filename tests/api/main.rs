@@ -1,0 +1,9 @@
+//! One integration-test binary, so the app links once. Every test gets its
+//! own database cloned from a migrated template in a private cluster.
+
+mod embedded;
+mod health;
+mod helpers;
+mod leptos_toml;
+mod pages;
+mod rls;

@@ -1,0 +1,572 @@
+//! Tenant isolation, proven against real PostgreSQL as the app role.
+//!
+//! The catalog lint guards future migrations too: a table with an `org_id`
+//! column that lacks forced RLS and full policies fails here.
+
+use sqlx::{Connection, Executor, PgConnection, Row};
+use std::time::Duration;
+use tldw::{
+    domain::{OrgId, UserId},
+    server::db::{Db, TenantScope},
+};
+use uuid::Uuid;
+
+use crate::helpers::TestDb;
+
+/// Tables that are shared across tenants on purpose, with the reason.
+const SHARED_TABLES: &[(&str, &str)] = &[
+    ("videos", "the shared summary cache; holds no tenant data"),
+    ("_sqlx_migrations", "migration bookkeeping"),
+];
+/// The tenant root: its own `id` is the tenant key.
+const TENANT_ROOT: &str = "orgs";
+const TENANT_EXPR: &str = "current_setting('app.org_id'";
+
+struct Tenant {
+    org: OrgId,
+    user: UserId,
+}
+
+async fn seed_org(db: &Db, slug: &str) -> Tenant {
+    let tenant = Tenant {
+        org: OrgId::random(),
+        user: UserId::random(),
+    };
+    let mut tx = db.tenant(TenantScope::org(tenant.org)).await.unwrap();
+    sqlx::query("insert into orgs (id, slug, name) values ($1, $2, $2)")
+        .bind(tenant.org.as_uuid())
+        .bind(slug)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("insert into users (org_id, id, email, role) values ($1, $2, $3, 'owner')")
+        .bind(tenant.org.as_uuid())
+        .bind(tenant.user.as_uuid())
+        .bind(format!("owner@{slug}.test"))
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tenant
+}
+
+async fn count(conn: &mut PgConnection, sql: &'static str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sql).fetch_one(conn).await
+}
+
+/// Everything wrong with the schema's tenant isolation, in words.
+async fn rls_violations(conn: &mut PgConnection) -> Vec<String> {
+    let mut violations = Vec::new();
+    let tables = sqlx::query(
+        "select c.relname::text as name, c.relkind::text as kind, c.relrowsecurity, c.relforcerowsecurity,
+                exists (select from pg_attribute a where a.attrelid = c.oid and a.attname = 'org_id' and not a.attisdropped) as has_org_id,
+                coalesce('security_invoker=true' = any (c.reloptions), false) as invoker
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm')
+         order by 1",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+
+    for row in tables {
+        let name: String = row.get("name");
+        let kind: String = row.get("kind");
+        let has_org_id: bool = row.get("has_org_id");
+        if kind == "v" || kind == "m" {
+            // A view runs with its owner's rights unless security_invoker is
+            // set, which would read every tenant through RLS-exempt eyes.
+            if !row.get::<bool, _>("invoker") {
+                violations.push(format!("{name}: view without security_invoker = true"));
+            }
+            continue;
+        }
+        let shared = SHARED_TABLES.iter().any(|(t, _)| *t == name);
+        if shared {
+            if has_org_id {
+                violations.push(format!(
+                    "{name}: allow-listed as shared but has an org_id column"
+                ));
+            }
+            continue;
+        }
+        let key = if name == TENANT_ROOT {
+            "id"
+        } else if has_org_id {
+            "org_id"
+        } else {
+            violations.push(format!(
+                "{name}: no org_id column and not on the shared allow-list (add org_id with RLS, or allow-list it with a reason)"
+            ));
+            continue;
+        };
+        if !row.get::<bool, _>("relrowsecurity") {
+            violations.push(format!("{name}: row level security is not enabled"));
+        }
+        if !row.get::<bool, _>("relforcerowsecurity") {
+            violations.push(format!("{name}: row level security is not forced"));
+        }
+        let policies = sqlx::query(
+            "select policyname::text, permissive, cmd, roles::text[] as roles, qual, with_check
+             from pg_policies where schemaname = 'public' and tablename = $1",
+        )
+        .bind(&name)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let keyed = |expr: &Option<String>| {
+            expr.as_deref()
+                .is_some_and(|e| e.contains(TENANT_EXPR) && e.contains(key) && e.contains("nullif"))
+        };
+        let mut covered = false;
+        for policy in &policies {
+            let policy_name: String = policy.get("policyname");
+            let permissive: String = policy.get("permissive");
+            let cmd: String = policy.get("cmd");
+            let roles: Vec<String> = policy.get("roles");
+            let qual: Option<String> = policy.get("qual");
+            let with_check: Option<String> = policy.get("with_check");
+            if permissive == "PERMISSIVE" && !keyed(&qual) {
+                violations.push(format!("{name}.{policy_name}: a permissive policy whose USING is not keyed on app.org_id"));
+            }
+            if permissive == "PERMISSIVE"
+                && cmd != "SELECT"
+                && cmd != "DELETE"
+                && !keyed(&with_check)
+            {
+                violations.push(format!("{name}.{policy_name}: a permissive policy whose WITH CHECK is not keyed on app.org_id"));
+            }
+            if cmd == "ALL" && roles == ["public"] && keyed(&qual) && keyed(&with_check) {
+                covered = true;
+            }
+        }
+        if !covered {
+            violations.push(format!(
+                "{name}: no policy FOR ALL TO PUBLIC with both USING and WITH CHECK on {key} = app.org_id"
+            ));
+        }
+    }
+
+    // Foreign keys between tenant tables must carry org_id, so a row can
+    // never point into another tenant.
+    let foreign_keys = sqlx::query(
+        "select con.conname::text as name, src.relname::text as source, dst.relname::text as target,
+                array(select a.attname::text from unnest(con.conkey) with ordinality k(num, ord) join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.num order by k.ord) as columns,
+                array(select a.attname::text from unnest(con.confkey) with ordinality k(num, ord) join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.num order by k.ord) as target_columns,
+                exists (select from pg_attribute a where a.attrelid = con.confrelid and a.attname = 'org_id' and not a.attisdropped) as target_has_org_id,
+                exists (select from pg_attribute a where a.attrelid = con.conrelid and a.attname = 'org_id' and not a.attisdropped) as source_has_org_id
+         from pg_constraint con
+         join pg_class src on src.oid = con.conrelid
+         join pg_class dst on dst.oid = con.confrelid
+         join pg_namespace n on n.oid = src.relnamespace
+         where con.contype = 'f' and n.nspname = 'public'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    for fk in foreign_keys {
+        let name: String = fk.get("name");
+        let source: String = fk.get("source");
+        let target: String = fk.get("target");
+        let columns: Vec<String> = fk.get("columns");
+        let target_columns: Vec<String> = fk.get("target_columns");
+        if !fk.get::<bool, _>("source_has_org_id") {
+            continue;
+        }
+        let ok = if target == TENANT_ROOT {
+            columns == ["org_id"] && target_columns == ["id"]
+        } else if fk.get::<bool, _>("target_has_org_id") {
+            columns.first().map(String::as_str) == Some("org_id")
+                && target_columns.first().map(String::as_str) == Some("org_id")
+        } else {
+            true
+        };
+        if !ok {
+            violations.push(format!(
+                "{source}.{name}: foreign key to tenant table {target} does not start with org_id"
+            ));
+        }
+    }
+    violations
+}
+
+#[tokio::test]
+async fn the_app_role_is_unprivileged_and_owns_nothing() {
+    let test_db = TestDb::new().await;
+    let mut conn = test_db.app_conn().await;
+    let row = sqlx::query(
+        "select rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolcanlogin
+         from pg_roles where rolname = current_user",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(!row.get::<bool, _>("rolsuper"), "app role is a superuser");
+    assert!(!row.get::<bool, _>("rolbypassrls"), "app role bypasses RLS");
+    assert!(
+        !row.get::<bool, _>("rolcreaterole"),
+        "app role can create roles"
+    );
+    assert!(
+        !row.get::<bool, _>("rolcreatedb"),
+        "app role can create databases"
+    );
+    assert!(row.get::<bool, _>("rolcanlogin"));
+
+    // Owning a table (directly or through a role it belongs to) skips RLS
+    // unless forced, and allows ALTER/DROP: the app must own nothing.
+    let owned: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+           and pg_has_role(current_user, c.relowner, 'USAGE')
+         union all
+         select p.proname::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = 'public' and pg_has_role(current_user, p.proowner, 'USAGE')
+         union all
+         select n.nspname::text from pg_namespace n where pg_has_role(current_user, n.nspowner, 'USAGE')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(owned, Vec::<String>::new(), "objects owned by the app role");
+
+    let privileged_memberships: i64 = sqlx::query_scalar(
+        "select count(*) from pg_roles r
+         where pg_has_role(current_user, r.oid, 'MEMBER') and r.rolname <> current_user
+           and (r.rolsuper or r.rolbypassrls)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(privileged_memberships, 0);
+
+    // It can use the data but not change the schema.
+    assert!(conn.execute("create table sneaky (id int)").await.is_err());
+    assert!(
+        conn.execute("alter table users disable row level security")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn every_tenant_table_has_forced_rls_and_complete_policies() {
+    let test_db = TestDb::new().await;
+    let mut conn = test_db.app_conn().await;
+    assert_eq!(rls_violations(&mut conn).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_catalog_lint_catches_a_table_added_without_isolation() {
+    let test_db = TestDb::new().await;
+    let mut owner = test_db.owner_conn().await;
+    owner
+        .execute(
+            "create table rogue (org_id uuid not null, note text);
+             create table half_done (org_id uuid not null);
+             alter table half_done enable row level security;
+             create table leaky (org_id uuid not null);
+             alter table leaky enable row level security;
+             alter table leaky force row level security;
+             create policy leaky_all on leaky using (true) with check (true);
+             create table read_only_policy (org_id uuid not null);
+             alter table read_only_policy enable row level security;
+             alter table read_only_policy force row level security;
+             create policy iso on read_only_policy for select
+                 using (org_id = (select nullif(current_setting('app.org_id', true), '')::uuid));
+             create table untagged (id int);
+             alter table users add unique (id, org_id);
+             create table child (org_id uuid not null, user_id uuid not null,
+                                 foreign key (user_id, org_id) references users (id, org_id));
+             alter table child enable row level security;
+             alter table child force row level security;
+             create policy iso on child
+                 using (org_id = (select nullif(current_setting('app.org_id', true), '')::uuid))
+                 with check (org_id = (select nullif(current_setting('app.org_id', true), '')::uuid));
+             create view all_users as select * from users;",
+        )
+        .await
+        .unwrap();
+    let violations = rls_violations(&mut test_db.app_conn().await)
+        .await
+        .join("\n");
+    for expected in [
+        "rogue: row level security is not enabled",
+        "rogue: row level security is not forced",
+        "half_done: row level security is not forced",
+        "leaky.leaky_all: a permissive policy whose USING is not keyed",
+        "read_only_policy: no policy FOR ALL",
+        "untagged: no org_id column and not on the shared allow-list",
+        "child.child_user_id_org_id_fkey: foreign key to tenant table users does not start with org_id",
+        "all_users: view without security_invoker",
+    ] {
+        assert!(
+            violations.contains(expected),
+            "missing {expected:?} in:\n{violations}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_sees_and_changes_only_its_own_rows() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db(4).await;
+    let a = seed_org(&db, "org-a").await;
+    let b = seed_org(&db, "org-b").await;
+
+    // Reads: all of A, none of B.
+    let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
+    let orgs: Vec<Uuid> = sqlx::query_scalar("select id from orgs")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(orgs, vec![a.org.as_uuid()]);
+    let users: Vec<Uuid> = sqlx::query_scalar("select org_id from users")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(users, vec![a.org.as_uuid()]);
+    let b_by_id: i64 =
+        sqlx::query_scalar("select count(*) from users where org_id = $1 or id = $2")
+            .bind(b.org.as_uuid())
+            .bind(b.user.as_uuid())
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(b_by_id, 0);
+
+    // Updates and deletes aimed at B touch nothing.
+    for sql in [
+        "update users set email = 'stolen@evil.test' where org_id = $1",
+        "delete from users where org_id = $1",
+        "update orgs set name = 'pwned' where id = $1",
+        "delete from orgs where id = $1",
+    ] {
+        let done = sqlx::query(sql)
+            .bind(b.org.as_uuid())
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 0, "{sql}");
+    }
+    tx.commit().await.unwrap();
+
+    // Writes that would put a row into B fail (each in its own transaction,
+    // since an error aborts it).
+    let attempts: [(&str, Vec<Uuid>); 4] = [
+        (
+            "insert into users (org_id, id, email) values ($1, $2, 'mole@evil.test')",
+            vec![b.org.as_uuid(), Uuid::new_v4()],
+        ),
+        (
+            "update users set org_id = $1 where org_id = $2",
+            vec![b.org.as_uuid(), a.org.as_uuid()],
+        ),
+        (
+            "insert into orgs (id, slug, name) values ($1, 'not-mine', 'x')",
+            vec![Uuid::new_v4()],
+        ),
+        ("update orgs set id = $1", vec![b.org.as_uuid()]),
+    ];
+    for (sql, binds) in attempts {
+        let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
+        let mut query = sqlx::query(sql);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let error = query.execute(tx.conn()).await.expect_err(sql);
+        let code = error
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {error}");
+    }
+
+    // B is untouched, as B sees it.
+    let mut tx = db.tenant(TenantScope::org(b.org)).await.unwrap();
+    let row = sqlx::query("select u.email, o.name from users u join orgs o on o.id = u.org_id")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("email"), "owner@org-b.test");
+    assert_eq!(row.get::<String, _>("name"), "org-b");
+    assert_eq!(
+        count(tx.conn(), "select count(*) from users")
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn without_a_tenant_nothing_is_visible() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db(1).await;
+    let a = seed_org(&db, "org-a").await;
+
+    // A fresh connection: the setting was never made.
+    let mut fresh = test_db.app_conn().await;
+    assert_eq!(
+        count(&mut fresh, "select count(*) from users")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        count(&mut fresh, "select count(*) from orgs")
+            .await
+            .unwrap(),
+        0
+    );
+    let insert = sqlx::query("insert into users (org_id, id, email) values ($1, $2, 'x@y.test')")
+        .bind(a.org.as_uuid())
+        .bind(Uuid::new_v4())
+        .execute(&mut fresh)
+        .await;
+    assert!(insert.is_err(), "an insert without a tenant succeeded");
+
+    // A pooled connection that served a tenant before: the setting reads ''
+    // afterwards, and '' must mean nobody.
+    let mut tx = db.tenant(TenantScope::org(a.org)).await.unwrap();
+    let tenant_pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut shared = db.shared().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(shared.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        pid, tenant_pid,
+        "the pool of one should hand back the same connection"
+    );
+    let leftover: Option<String> = sqlx::query_scalar("select current_setting('app.org_id', true)")
+        .fetch_one(shared.conn())
+        .await
+        .unwrap();
+    assert_eq!(leftover.as_deref(), Some(""));
+    assert_eq!(
+        count(shared.conn(), "select count(*) from users")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        count(shared.conn(), "select count(*) from orgs")
+            .await
+            .unwrap(),
+        0
+    );
+    shared.commit().await.unwrap();
+
+    // A malformed value errors instead of matching anything.
+    let mut tx = fresh.begin().await.unwrap();
+    tx.execute("select set_config('app.org_id', 'not-a-uuid', true)")
+        .await
+        .unwrap();
+    assert!(count(&mut tx, "select count(*) from users").await.is_err());
+    tx.rollback().await.unwrap();
+
+    // The owner is bound too (FORCE): owning the table is no way around it.
+    let mut owner = test_db.owner_conn().await;
+    assert_eq!(
+        count(&mut owner, "select count(*) from users")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        count(&mut owner, "select count(*) from orgs")
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn one_pooled_connection_serves_tenants_in_turn_without_leaking() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db(1).await;
+    let a = seed_org(&db, "org-a").await;
+    let b = seed_org(&db, "org-b").await;
+
+    let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
+    let pid_a: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("insert into users (org_id, id, email) values ($1, $2, 'second@org-a.test')")
+        .bind(a.org.as_uuid())
+        .bind(Uuid::new_v4())
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = db.tenant(TenantScope::org(b.org)).await.unwrap();
+    let pid_b: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(pid_a, pid_b);
+    let emails: Vec<String> = sqlx::query_scalar("select email from users order by email")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(emails, vec!["owner@org-b.test".to_owned()]);
+    let user_setting: String = sqlx::query_scalar("select current_setting('app.user_id', true)")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(user_setting, "", "A's user id leaked into B's transaction");
+}
+
+#[tokio::test]
+async fn a_cancelled_request_leaves_no_partial_write_and_no_setting() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db(1).await;
+    let a = seed_org(&db, "org-a").await;
+
+    let work = async {
+        let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
+        sqlx::query("insert into users (org_id, id, email) values ($1, $2, 'partial@org-a.test')")
+            .bind(a.org.as_uuid())
+            .bind(Uuid::new_v4())
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        // The request is cancelled (client gone, timeout) while this runs.
+        sqlx::query("select pg_sleep(2)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    };
+    let outcome = tokio::time::timeout(Duration::from_millis(300), work).await;
+    assert!(outcome.is_err(), "the work should have been cancelled");
+
+    let mut shared = db.shared().await.unwrap();
+    let org_setting: Option<String> =
+        sqlx::query_scalar("select current_setting('app.org_id', true)")
+            .fetch_one(shared.conn())
+            .await
+            .unwrap();
+    let user_setting: Option<String> =
+        sqlx::query_scalar("select current_setting('app.user_id', true)")
+            .fetch_one(shared.conn())
+            .await
+            .unwrap();
+    assert!(org_setting.unwrap_or_default().is_empty());
+    assert!(user_setting.unwrap_or_default().is_empty());
+    shared.commit().await.unwrap();
+
+    let mut tx = db.tenant(TenantScope::org(a.org)).await.unwrap();
+    let partial: i64 =
+        sqlx::query_scalar("select count(*) from users where email = 'partial@org-a.test'")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(partial, 0);
+}
