@@ -133,3 +133,31 @@ async fn shutdown_lets_the_server_finish_and_stop_cleanly() {
         "still serving after shutdown"
     );
 }
+
+#[tokio::test]
+async fn several_instances_start_together_on_one_database() {
+    let db = crate::helpers::TestDb::new().await;
+    // Dropping a migration makes both instances race to apply it at start-up.
+    db.owner_conn()
+        .await
+        .execute("delete from _sqlx_migrations")
+        .await
+        .unwrap();
+    db.owner_conn()
+        .await
+        .execute("drop table users, orgs, videos")
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        crate::helpers::spawn_instance(&db),
+        crate::helpers::spawn_instance(&db)
+    );
+    assert_ne!(first.address, second.address);
+    for app in [&first, &second] {
+        assert_eq!(app.get("/readyz").await.status(), 200, "{}", app.address);
+    }
+    first.stop().await.unwrap();
+    // The other keeps serving when one stops.
+    assert_eq!(second.get("/readyz").await.status(), 200);
+    second.stop().await.unwrap();
+}

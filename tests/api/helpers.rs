@@ -76,15 +76,18 @@ fn stop_when_this_process_exits(pg: &EmbeddedPostgres, data_dir: PathBuf) {
         pidfile = pidfile.display(),
         dir = data_dir.display()
     );
-    Command::new("sh")
+    // The outer shell backgrounds the loop and exits at once, so the
+    // watchdog outlives us without being our child.
+    let status = Command::new("sh")
         .arg("-c")
-        .arg(script)
+        .arg(format!("( {script} ) &"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
-        .spawn()
+        .status()
         .expect("could not start the cluster watchdog");
+    assert!(status.success());
 }
 
 /// A database of its own, cloned from the migrated template.
@@ -128,10 +131,6 @@ impl TestDb {
         cluster().pg.owner_options(&self.name)
     }
 
-    pub fn superuser_options(&self) -> PgConnectOptions {
-        cluster().pg.superuser_options(&self.name)
-    }
-
     pub async fn app_conn(&self) -> PgConnection {
         PgConnection::connect_with(&self.app_options())
             .await
@@ -140,12 +139,6 @@ impl TestDb {
 
     pub async fn owner_conn(&self) -> PgConnection {
         PgConnection::connect_with(&self.owner_options())
-            .await
-            .unwrap()
-    }
-
-    pub async fn superuser_conn(&self) -> PgConnection {
-        PgConnection::connect_with(&self.superuser_options())
             .await
             .unwrap()
     }
@@ -167,6 +160,13 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let db = TestDb::new().await;
+    let instance = spawn_instance(&db).await;
+    TestApp { db, ..instance }
+}
+
+/// Another app process's worth of server on an existing database (the
+/// returned app's `db` field names that same database).
+pub async fn spawn_instance(db: &TestDb) -> TestApp {
     let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
     let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
     let settings = Settings::from_lookup(|name| match name {
@@ -189,7 +189,9 @@ pub async fn spawn_app() -> TestApp {
     }));
     TestApp {
         address,
-        db,
+        db: TestDb {
+            name: db.name.clone(),
+        },
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
