@@ -44,6 +44,8 @@ test.describe('without JavaScript', () => {
     await page.getByRole('button', { name: 'Check link' }).click();
     await expect(page).toHaveURL(/\?link=/);
     await expect(page.getByTestId('verdict-ok')).toContainText('dQw4w9WgXcQ');
+    // What was submitted stays in the box.
+    await expect(page.getByLabel('YouTube link')).toHaveValue('https://www.youtube.com/shorts/dQw4w9WgXcQ');
     await page.screenshot(shot('link-checked-no-js'));
 
     await page.getByLabel('YouTube link').fill('https://www.youtube.com/@somechannel');

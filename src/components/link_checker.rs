@@ -44,6 +44,9 @@ pub fn LinkChecker(
                 class="min-w-0 flex-1 rounded-xl border border-slate-300 bg-white px-4 py-3 text-base shadow-sm outline-none transition focus:border-indigo-500 focus:ring-4 focus:ring-indigo-100 aria-[invalid=true]:border-rose-400"
                 aria-describedby="link-verdict"
                 aria-invalid=move || invalid().to_string()
+                // The attribute carries the submitted link in server HTML (no
+                // JavaScript); the property keeps it in sync once hydrated.
+                value=link.get_untracked()
                 prop:value=move || link.get()
                 on:input=move |ev| set_link.set(event_target_value(&ev))
             />

@@ -32,7 +32,11 @@ async fn the_link_form_works_without_javascript() {
         .await
         .unwrap();
     assert!(html.contains("data-testid=\"verdict-ok\""), "{html}");
-    assert!(html.contains("dQw4w9WgXcQ"));
+    // The submitted link stays in the box.
+    assert!(
+        html.contains("value=\"https://youtu.be/dQw4w9WgXcQ?si=abc\""),
+        "{html}"
+    );
 
     let html = app
         .get("/?link=https%3A%2F%2Fyoutube.com.evil.com%2Fwatch%3Fv%3DdQw4w9WgXcQ")
