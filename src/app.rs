@@ -3,13 +3,24 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    SsrMode,
     components::{Route, Router, Routes},
+    path,
 };
 
 use crate::{
     components::layout::{SiteFooter, SiteHeader},
-    pages::{landing::LandingPage, not_found::NotFound},
+    pages::{
+        account::AccountPage,
+        app_home::AppHome,
+        auth::{SignInPage, SignUpPage},
+        invitation::InvitationPage,
+        landing::LandingPage,
+        new_org::NewOrgPage,
+        not_found::NotFound,
+        org_home::OrgHome,
+        org_settings::OrgSettings,
+    },
 };
 
 /// The document around the app; rendered on the server only.
@@ -44,8 +55,18 @@ pub fn App() -> impl IntoView {
             <div class="flex min-h-screen flex-col">
                 <SiteHeader />
                 <main id="main" class="flex-1">
+                    // Async: each page's HTML arrives complete, so every form
+                    // and page works before (or without) the wasm.
                     <Routes fallback=NotFound>
-                        <Route path=StaticSegment("") view=LandingPage />
+                        <Route path=path!("/") view=LandingPage ssr=SsrMode::Async />
+                        <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
+                        <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
+                        <Route path=path!("/app") view=AppHome ssr=SsrMode::Async />
+                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
+                        <Route path=path!("/o/:slug") view=OrgHome ssr=SsrMode::Async />
+                        <Route path=path!("/o/:slug/settings") view=OrgSettings ssr=SsrMode::Async />
+                        <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <SiteFooter />

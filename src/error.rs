@@ -17,10 +17,16 @@ pub enum AppError {
     BadRequest(String),
     #[error("Please sign in to continue.")]
     Unauthorized,
+    #[error("That email and password don't match an account.")]
+    BadCredentials,
     #[error("You don't have permission to do that.")]
     Forbidden,
+    #[error("{0}")]
+    Refused(String),
     #[error("We couldn't find that {0}.")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("Please correct the highlighted fields.")]
     Validation(Vec<FieldError>),
     #[error("Too many attempts. Try again in {retry_after_seconds} seconds.")]
@@ -32,12 +38,32 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A 422 for one form field.
+    pub fn field(field: &str, message: impl Into<String>) -> AppError {
+        AppError::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    /// The message for `field`, when this is a validation error about it.
+    pub fn field_message(&self, field: &str) -> Option<String> {
+        match self {
+            AppError::Validation(fields) => fields
+                .iter()
+                .find(|f| f.field == field)
+                .map(|f| f.message.clone()),
+            _ => None,
+        }
+    }
+
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Unauthorized => 401,
-            AppError::Forbidden => 403,
+            AppError::Unauthorized | AppError::BadCredentials => 401,
+            AppError::Forbidden | AppError::Refused(_) => 403,
             AppError::NotFound(_) => 404,
+            AppError::Conflict(_) => 409,
             AppError::Validation(_) => 422,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable(_) => 503,
@@ -50,8 +76,10 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => "bad_request",
             AppError::Unauthorized => "unauthorized",
-            AppError::Forbidden => "forbidden",
+            AppError::BadCredentials => "bad_credentials",
+            AppError::Forbidden | AppError::Refused(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
+            AppError::Conflict(_) => "conflict",
             AppError::Validation(_) => "validation_failed",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
@@ -66,6 +94,25 @@ impl AppError {
         let error = error.into();
         tracing::error!(error = format!("{error:#}"), "internal error");
         AppError::Internal
+    }
+}
+
+/// Lets server functions return `AppError` itself, so the browser gets the
+/// same variants (and words) the server chose.
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Request(_) | E::Response(_) => AppError::Unavailable(
+                "We couldn't reach tldw. Check your connection and try again.".into(),
+            ),
+            E::Args(_) | E::Deserialization(_) | E::MissingArg(_) => AppError::BadRequest(
+                "The form was incomplete. Please reload the page and try again.".into(),
+            ),
+            _ => AppError::Internal,
+        }
     }
 }
 

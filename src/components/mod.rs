@@ -1,5 +1,7 @@
 //! Reusable views. They render what they are given and fetch nothing.
 
+pub mod form;
 pub mod layout;
 pub mod link_checker;
+pub mod load_error;
 pub mod pricing_table;

@@ -48,8 +48,16 @@ uuid_id!(
     OrgId
 );
 uuid_id!(
-    /// A member of an organization.
+    /// A member of an organization (one account can be many members).
     UserId
+);
+uuid_id!(
+    /// A person who can sign in: one account, any number of memberships.
+    AccountId
+);
+uuid_id!(
+    /// An invitation to join an organization.
+    InvitationId
 );
 
 #[cfg(test)]

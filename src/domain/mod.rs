@@ -1,9 +1,19 @@
 //! Values parsed once at the edge: if one exists, it is valid.
 
+pub mod email;
 pub mod ids;
+pub mod membership;
+pub mod org_name;
+pub mod password;
 pub mod plan;
+pub mod role;
 pub mod video_id;
 
-pub use ids::{OrgId, UserId};
+pub use email::{Email, EmailError};
+pub use ids::{AccountId, InvitationId, OrgId, UserId};
+pub use membership::{InvitationPreview, InvitationView, MemberView, OrgPage, OrgSummary, Viewer};
+pub use org_name::OrgName;
+pub use password::{NewPassword, PasswordError};
 pub use plan::{Plan, PlanId};
+pub use role::{OrgRole, Permission};
 pub use video_id::{VideoId, VideoIdError};

@@ -1,4 +1,11 @@
 //! One module per route.
 
+pub mod account;
+pub mod app_home;
+pub mod auth;
+pub mod invitation;
 pub mod landing;
+pub mod new_org;
 pub mod not_found;
+pub mod org_home;
+pub mod org_settings;

@@ -29,6 +29,32 @@ pub struct Settings {
     /// The public origin when behind a proxy (`https://tldw.example`); used
     /// for links we hand out and to decide whether cookies are `Secure`.
     pub public_url: Option<url::Url>,
+    pub auth: AuthSettings,
+    /// Proxies whose `X-Forwarded-For` we believe (`TLDW_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `SMTP_URL`: send invitation emails through it; unset, links are shown.
+    pub smtp_url: Option<SecretString>,
+}
+
+/// Who signs people in.
+#[derive(Clone, Debug)]
+pub enum AuthSettings {
+    /// Email + password accounts stored here (the default).
+    Builtin,
+    /// Clerk issues session JWTs; we verify them.
+    Clerk(ClerkSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClerkSettings {
+    /// `CLERK_ISSUER`: the Frontend API URL, compared exactly with `iss`.
+    pub issuer: String,
+    /// `CLERK_JWKS_URL`, default `{issuer}/.well-known/jwks.json`.
+    pub jwks_url: url::Url,
+    /// `CLERK_JWT_KEY`: a PEM public key; when set, no JWKS is fetched.
+    pub jwt_key_pem: Option<SecretString>,
+    /// `CLERK_AUTHORIZED_PARTIES`: comma-separated origins allowed in `azp`.
+    pub authorized_parties: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -149,12 +175,84 @@ impl Settings {
                     })?,
             ),
         };
+        let auth = match get("CLERK_ISSUER") {
+            None => AuthSettings::Builtin,
+            Some(issuer) => {
+                let issuer = issuer.trim().trim_end_matches('/').to_owned();
+                let issuer_url = url::Url::parse(&issuer)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| ConfigError {
+                        var: "CLERK_ISSUER",
+                        reason:
+                            "expected your Clerk Frontend API URL, e.g. https://clerk.example.com"
+                                .into(),
+                    })?;
+                let jwks_url = match get("CLERK_JWKS_URL") {
+                    Some(v) => url::Url::parse(v.trim()).map_err(|_| ConfigError {
+                        var: "CLERK_JWKS_URL",
+                        reason: format!("expected a URL, got {v:?}"),
+                    })?,
+                    None => issuer_url
+                        .join("/.well-known/jwks.json")
+                        .map_err(|_| ConfigError {
+                            var: "CLERK_ISSUER",
+                            reason: "cannot derive the JWKS URL from it".into(),
+                        })?,
+                };
+                let jwt_key_pem = get("CLERK_JWT_KEY").map(SecretString::from);
+                if let Some(pem) = &jwt_key_pem {
+                    use secrecy::ExposeSecret;
+                    if !pem.expose_secret().contains("-----BEGIN PUBLIC KEY-----") {
+                        return Err(ConfigError {
+                            var: "CLERK_JWT_KEY",
+                            reason: "expected a PEM public key (-----BEGIN PUBLIC KEY-----…)"
+                                .into(),
+                        });
+                    }
+                }
+                let authorized_parties: Vec<String> = get("CLERK_AUTHORIZED_PARTIES")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|p| p.trim().trim_end_matches('/').to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                if authorized_parties.is_empty() {
+                    return Err(ConfigError {
+                        var: "CLERK_AUTHORIZED_PARTIES",
+                        reason: "list the origins of your frontend (e.g. https://app.example.com), comma-separated; tokens minted for other sites are refused".into(),
+                    });
+                }
+                AuthSettings::Clerk(ClerkSettings {
+                    issuer,
+                    jwks_url,
+                    jwt_key_pem,
+                    authorized_parties,
+                })
+            }
+        };
+        let trusted_proxies = get("TLDW_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse().map_err(|_| ConfigError {
+                    var: "TLDW_TRUSTED_PROXIES",
+                    reason: format!("expected comma-separated IP addresses, got {p:?}"),
+                })
+            })
+            .collect::<Result<Vec<IpAddr>, _>>()?;
+        let smtp_url = get("SMTP_URL").map(SecretString::from);
         Ok(Settings {
             host,
             port,
             log_format,
             database,
             public_url,
+            auth,
+            trusted_proxies,
+            smtp_url,
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Everything that only exists on the server.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod services;
 pub mod startup;
 pub mod telemetry;

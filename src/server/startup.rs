@@ -10,6 +10,7 @@ use std::{
     future::{Future, IntoFuture},
     net::SocketAddr,
     str::FromStr,
+    sync::Arc,
     time::Duration,
 };
 use tokio::net::TcpListener;
@@ -21,13 +22,14 @@ use tower_http::{
 };
 
 use super::{
-    config::{DatabaseSettings, Settings},
+    auth::{clerk::ClerkVerifier, identity::Authenticator},
+    config::{AuthSettings, DatabaseSettings, Settings},
     db::{
         self, Db,
         embedded::{EmbeddedOptions, EmbeddedPostgres},
         roles,
     },
-    http::{AppState, health},
+    http::{AppState, WebSettings, csrf, health},
 };
 use crate::app::{App, shell};
 
@@ -96,9 +98,26 @@ impl Application {
             .context("Leptos.toml (or a LEPTOS_* variable) is invalid")?;
         leptos_options.site_addr = listener.local_addr()?;
 
+        let auth = match &settings.auth {
+            AuthSettings::Builtin => Authenticator::Builtin,
+            AuthSettings::Clerk(clerk) => Authenticator::Clerk(ClerkVerifier::new(clerk.clone())?),
+        };
+        let web = WebSettings {
+            secure_cookies: settings
+                .public_url
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "https"),
+            public_origin: settings
+                .public_url
+                .as_ref()
+                .map(|u| u.origin().ascii_serialization()),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        };
         let router = router(AppState {
             leptos_options,
             db: db.clone(),
+            auth,
+            web: Arc::new(web),
         });
         Ok(Application {
             listener,
@@ -213,6 +232,10 @@ fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::protect,
+        ))
         .layer(layers)
         .with_state(state)
 }

@@ -97,13 +97,22 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        TestDb::create(TEMPLATE).await
+    }
+
+    /// A database with no schema at all, for testing migrations themselves.
+    pub async fn empty() -> TestDb {
+        TestDb::create("template0").await
+    }
+
+    async fn create(template: &str) -> TestDb {
         let cluster = cluster();
         let name = format!("t_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect_with(&cluster.pg.superuser_options("postgres"))
             .await
             .unwrap();
         let sql = format!(
-            "create database {} template {TEMPLATE} owner tldw_owner",
+            "create database {} template {template} owner tldw_owner",
             roles::quote_ident(&name)
         );
         // Concurrent clones of one template can collide; they succeed on retry.

@@ -17,7 +17,19 @@ use crate::helpers::TestDb;
 const SHARED_TABLES: &[(&str, &str)] = &[
     ("videos", "the shared summary cache; holds no tenant data"),
     ("_sqlx_migrations", "migration bookkeeping"),
+    (
+        "accounts",
+        "identities; an account signs in before any org is chosen and may belong to many",
+    ),
+    ("sessions", "sign-in sessions belong to accounts, not orgs"),
+    (
+        "rate_limits",
+        "attempt counters keyed by client address or email",
+    ),
 ];
+/// SECURITY DEFINER functions that may read across tenants, and why.
+const DEFINER_FUNCTIONS: &[(&str, &str)] =
+    &[("account_orgs", "the org switcher: the orgs of one account")];
 /// The tenant root: its own `id` is the tenant key.
 const TENANT_ROOT: &str = "orgs";
 const TENANT_EXPR: &str = "current_setting('app.org_id'";
@@ -25,12 +37,28 @@ const TENANT_EXPR: &str = "current_setting('app.org_id'";
 struct Tenant {
     org: OrgId,
     user: UserId,
+    account: Uuid,
+}
+
+/// Accounts are global (not tenant data): created outside any org.
+async fn new_account(db: &Db, email: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    let mut tx = db.shared().await.unwrap();
+    sqlx::query("insert into accounts (id, email) values ($1, $2)")
+        .bind(id)
+        .bind(email)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
 }
 
 async fn seed_org(db: &Db, slug: &str) -> Tenant {
     let tenant = Tenant {
         org: OrgId::random(),
         user: UserId::random(),
+        account: new_account(db, &format!("owner@{slug}.test")).await,
     };
     let mut tx = db.tenant(TenantScope::org(tenant.org)).await.unwrap();
     sqlx::query("insert into orgs (id, slug, name) values ($1, $2, $2)")
@@ -39,10 +67,10 @@ async fn seed_org(db: &Db, slug: &str) -> Tenant {
         .execute(tx.conn())
         .await
         .unwrap();
-    sqlx::query("insert into users (org_id, id, email, role) values ($1, $2, $3, 'owner')")
+    sqlx::query("insert into users (org_id, id, account_id, role) values ($1, $2, $3, 'owner')")
         .bind(tenant.org.as_uuid())
         .bind(tenant.user.as_uuid())
-        .bind(format!("owner@{slug}.test"))
+        .bind(tenant.account)
         .execute(tx.conn())
         .await
         .unwrap();
@@ -187,6 +215,37 @@ async fn rls_violations(conn: &mut PgConnection) -> Vec<String> {
             ));
         }
     }
+
+    // SECURITY DEFINER functions run with their owner's rights, so each must
+    // be known, pin its search_path, and be callable only by the app role.
+    let definers = sqlx::query(
+        "select p.proname::text as name, coalesce(p.proconfig, '{}')::text[] as config,
+                has_function_privilege('public', p.oid, 'EXECUTE') as public_can_execute
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = 'public' and p.prosecdef",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    for function in definers {
+        let name: String = function.get("name");
+        if !DEFINER_FUNCTIONS.iter().any(|(f, _)| *f == name) {
+            violations.push(format!(
+                "{name}: SECURITY DEFINER function not on the allow-list"
+            ));
+        }
+        let config: Vec<String> = function.get("config");
+        if !config.iter().any(|c| c.starts_with("search_path=")) {
+            violations.push(format!(
+                "{name}: SECURITY DEFINER function without a pinned search_path"
+            ));
+        }
+        if function.get::<bool, _>("public_can_execute") {
+            violations.push(format!(
+                "{name}: SECURITY DEFINER function executable by PUBLIC"
+            ));
+        }
+    }
     violations
 }
 
@@ -283,7 +342,9 @@ async fn the_catalog_lint_catches_a_table_added_without_isolation() {
              create policy iso on child
                  using (org_id = (select nullif(current_setting('app.org_id', true), '')::uuid))
                  with check (org_id = (select nullif(current_setting('app.org_id', true), '')::uuid));
-             create view all_users as select * from users;",
+             create view all_users as select * from users;
+             create function peek() returns bigint language sql security definer
+                 as 'select count(*) from users';",
         )
         .await
         .unwrap();
@@ -299,6 +360,9 @@ async fn the_catalog_lint_catches_a_table_added_without_isolation() {
         "untagged: no org_id column and not on the shared allow-list",
         "child.child_user_id_org_id_fkey: foreign key to tenant table users does not start with org_id",
         "all_users: view without security_invoker",
+        "peek: SECURITY DEFINER function not on the allow-list",
+        "peek: SECURITY DEFINER function without a pinned search_path",
+        "peek: SECURITY DEFINER function executable by PUBLIC",
     ] {
         assert!(
             violations.contains(expected),
@@ -337,7 +401,7 @@ async fn a_tenant_sees_and_changes_only_its_own_rows() {
 
     // Updates and deletes aimed at B touch nothing.
     for sql in [
-        "update users set email = 'stolen@evil.test' where org_id = $1",
+        "update users set role = 'member' where org_id = $1",
         "delete from users where org_id = $1",
         "update orgs set name = 'pwned' where id = $1",
         "delete from orgs where id = $1",
@@ -355,8 +419,8 @@ async fn a_tenant_sees_and_changes_only_its_own_rows() {
     // since an error aborts it).
     let attempts: [(&str, Vec<Uuid>); 4] = [
         (
-            "insert into users (org_id, id, email) values ($1, $2, 'mole@evil.test')",
-            vec![b.org.as_uuid(), Uuid::new_v4()],
+            "insert into users (org_id, id, account_id) values ($1, $2, $3)",
+            vec![b.org.as_uuid(), Uuid::new_v4(), a.account],
         ),
         (
             "update users set org_id = $1 where org_id = $2",
@@ -384,11 +448,14 @@ async fn a_tenant_sees_and_changes_only_its_own_rows() {
 
     // B is untouched, as B sees it.
     let mut tx = db.tenant(TenantScope::org(b.org)).await.unwrap();
-    let row = sqlx::query("select u.email, o.name from users u join orgs o on o.id = u.org_id")
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    assert_eq!(row.get::<String, _>("email"), "owner@org-b.test");
+    let row = sqlx::query(
+        "select u.role, u.account_id, o.name from users u join orgs o on o.id = u.org_id",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(row.get::<String, _>("role"), "owner");
+    assert_eq!(row.get::<Uuid, _>("account_id"), b.account);
     assert_eq!(row.get::<String, _>("name"), "org-b");
     assert_eq!(
         count(tx.conn(), "select count(*) from users")
@@ -418,9 +485,10 @@ async fn without_a_tenant_nothing_is_visible() {
             .unwrap(),
         0
     );
-    let insert = sqlx::query("insert into users (org_id, id, email) values ($1, $2, 'x@y.test')")
+    let insert = sqlx::query("insert into users (org_id, id, account_id) values ($1, $2, $3)")
         .bind(a.org.as_uuid())
         .bind(Uuid::new_v4())
+        .bind(a.account)
         .execute(&mut fresh)
         .await;
     assert!(insert.is_err(), "an insert without a tenant succeeded");
@@ -492,14 +560,16 @@ async fn one_pooled_connection_serves_tenants_in_turn_without_leaking() {
     let a = seed_org(&db, "org-a").await;
     let b = seed_org(&db, "org-b").await;
 
+    let second = new_account(&db, "second@org-a.test").await;
     let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
     let pid_a: i32 = sqlx::query_scalar("select pg_backend_pid()")
         .fetch_one(tx.conn())
         .await
         .unwrap();
-    sqlx::query("insert into users (org_id, id, email) values ($1, $2, 'second@org-a.test')")
+    sqlx::query("insert into users (org_id, id, account_id) values ($1, $2, $3)")
         .bind(a.org.as_uuid())
         .bind(Uuid::new_v4())
+        .bind(second)
         .execute(tx.conn())
         .await
         .unwrap();
@@ -511,11 +581,11 @@ async fn one_pooled_connection_serves_tenants_in_turn_without_leaking() {
         .await
         .unwrap();
     assert_eq!(pid_a, pid_b);
-    let emails: Vec<String> = sqlx::query_scalar("select email from users order by email")
+    let members: Vec<Uuid> = sqlx::query_scalar("select account_id from users")
         .fetch_all(tx.conn())
         .await
         .unwrap();
-    assert_eq!(emails, vec!["owner@org-b.test".to_owned()]);
+    assert_eq!(members, vec![b.account]);
     let user_setting: String = sqlx::query_scalar("select current_setting('app.user_id', true)")
         .fetch_one(tx.conn())
         .await
@@ -529,11 +599,13 @@ async fn a_cancelled_request_leaves_no_partial_write_and_no_setting() {
     let db = test_db.db(1).await;
     let a = seed_org(&db, "org-a").await;
 
+    let partial_account = new_account(&db, "partial@org-a.test").await;
     let work = async {
         let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
-        sqlx::query("insert into users (org_id, id, email) values ($1, $2, 'partial@org-a.test')")
+        sqlx::query("insert into users (org_id, id, account_id) values ($1, $2, $3)")
             .bind(a.org.as_uuid())
             .bind(Uuid::new_v4())
+            .bind(partial_account)
             .execute(tx.conn())
             .await
             .unwrap();
@@ -563,10 +635,10 @@ async fn a_cancelled_request_leaves_no_partial_write_and_no_setting() {
     shared.commit().await.unwrap();
 
     let mut tx = db.tenant(TenantScope::org(a.org)).await.unwrap();
-    let partial: i64 =
-        sqlx::query_scalar("select count(*) from users where email = 'partial@org-a.test'")
-            .fetch_one(tx.conn())
-            .await
-            .unwrap();
+    let partial: i64 = sqlx::query_scalar("select count(*) from users where account_id = $1")
+        .bind(partial_account)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
     assert_eq!(partial, 0);
 }

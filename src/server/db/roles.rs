@@ -5,8 +5,11 @@
 //! - `tldw_app`: what the running app connects as. It owns nothing and has no
 //!   privilege that skips row level security, so the policies always apply.
 //!
-//! With an external server, create the last two yourself (README); the
-//! migrations grant table privileges to `tldw_app` by name.
+//! - `tldw_definer`: NOLOGIN, BYPASSRLS; owns the narrow SECURITY DEFINER
+//!   functions that answer cross-tenant questions (an account's orgs).
+//!
+//! With an external server, create the last three yourself (README); the
+//! migrations grant privileges to them by name.
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -17,6 +20,9 @@ use super::embedded::EmbeddedPostgres;
 pub const SUPERUSER: &str = "postgres";
 pub const OWNER_ROLE: &str = "tldw_owner";
 pub const APP_ROLE: &str = "tldw_app";
+/// Owns the few SECURITY DEFINER functions that must read across tenants
+/// (see the accounts migration). NOLOGIN: nobody connects as it.
+pub const DEFINER_ROLE: &str = "tldw_definer";
 
 /// Creates the owner and app roles and `database` when missing. Idempotent,
 /// so every start runs it.
@@ -37,6 +43,11 @@ pub async fn ensure_roles_and_database(
             end if;
             if not exists (select from pg_roles where rolname = '{APP_ROLE}') then
                 create role {APP_ROLE} login nosuperuser nocreaterole nocreatedb nobypassrls noinherit password '{app_password}';
+            end if;
+            if not exists (select from pg_roles where rolname = '{DEFINER_ROLE}') then
+                create role {DEFINER_ROLE} nologin nosuperuser nocreaterole nocreatedb bypassrls;
+                -- Lets migrations hand functions to it (ALTER FUNCTION … OWNER TO).
+                grant {DEFINER_ROLE} to {OWNER_ROLE};
             end if;
         end
         $$;
@@ -59,6 +70,7 @@ pub async fn ensure_roles_and_database(
         .await
         .with_context(|| format!("could not create the database {database}"))?;
     }
+
     conn.close().await?;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Plain axum routes and the HTTP plumbing shared by every route.
 
+pub mod csrf;
+pub mod ctx;
 pub mod error_response;
 pub mod health;
 pub mod state;
 
-pub use state::AppState;
+pub use state::{AppState, WebSettings};

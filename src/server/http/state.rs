@@ -1,13 +1,26 @@
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use std::{net::IpAddr, sync::Arc};
 
-use crate::server::db::Db;
+use crate::server::{auth::identity::Authenticator, db::Db};
 
 /// What every handler (and every server function, through context) can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
+    pub auth: Authenticator,
+    pub web: Arc<WebSettings>,
+}
+
+/// Facts about how we are served that requests need.
+#[derive(Clone, Debug, Default)]
+pub struct WebSettings {
+    /// Served over https (PUBLIC_URL says so): cookies get `Secure`.
+    pub secure_cookies: bool,
+    /// `scheme://host[:port]` from PUBLIC_URL, the origin browsers send us.
+    pub public_origin: Option<String>,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -1,0 +1,293 @@
+//! `/o/:slug/settings`: name, members and roles, invitations, leaving.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::org_home::slug_param;
+use crate::{
+    components::{
+        form::{ErrorBanner, FormErrors, Panel, SubmitButton, TextField},
+        load_error::LoadError,
+    },
+    domain::{InvitationView, MemberView, OrgPage, OrgRole, Permission},
+    server_fns::{
+        invitations::{Invite, RevokeInvitation},
+        orgs::{
+            ChangeRole, DeleteOrg, LeaveOrg, RemoveMember, RenameOrg, TransferOwnership, get_org,
+        },
+    },
+};
+
+/// Every action on this page, so the page reloads its data after any of them.
+#[derive(Clone, Copy)]
+struct Actions {
+    rename: ServerAction<RenameOrg>,
+    change_role: ServerAction<ChangeRole>,
+    remove: ServerAction<RemoveMember>,
+    transfer: ServerAction<TransferOwnership>,
+    invite: ServerAction<Invite>,
+    revoke: ServerAction<RevokeInvitation>,
+    leave: ServerAction<LeaveOrg>,
+    delete: ServerAction<DeleteOrg>,
+}
+
+impl Actions {
+    fn new() -> Actions {
+        Actions {
+            rename: ServerAction::new(),
+            change_role: ServerAction::new(),
+            remove: ServerAction::new(),
+            transfer: ServerAction::new(),
+            invite: ServerAction::new(),
+            revoke: ServerAction::new(),
+            leave: ServerAction::new(),
+            delete: ServerAction::new(),
+        }
+    }
+
+    fn versions(self) -> usize {
+        self.rename.version().get()
+            + self.change_role.version().get()
+            + self.remove.version().get()
+            + self.transfer.version().get()
+            + self.invite.version().get()
+            + self.revoke.version().get()
+    }
+}
+
+#[component]
+pub fn OrgSettings() -> impl IntoView {
+    let slug = slug_param();
+    let actions = Actions::new();
+    let org = Resource::new(
+        move || (slug(), actions.versions()),
+        |(slug, _)| get_org(slug),
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match org.await {
+                    Ok(page) => view! { <SettingsBody page actions /> }.into_any(),
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
+    let role = page.org.role;
+    let slug = page.org.slug.clone();
+    let created_token = use_query_map().with_untracked(|q| q.get("invite"));
+    view! {
+        <Title text=format!("Settings · {}", page.org.name) />
+        <div class="mx-auto max-w-4xl space-y-6 px-4 py-10 sm:px-6">
+            <div>
+                <a href=format!("/o/{slug}") class="text-sm text-indigo-700 hover:underline">"← " {page.org.name.clone()}</a>
+                <h1 class="mt-1 text-3xl font-bold tracking-tight">"Members & settings"</h1>
+            </div>
+            {role.allows(Permission::RenameOrg).then(|| view! { <RenameForm slug=slug.clone() name=page.org.name.clone() action=actions.rename /> })}
+            <MembersPanel slug=slug.clone() members=page.members.clone() role actions />
+            {page.invitations.clone().map(|invitations| view! {
+                <InvitationsPanel slug=slug.clone() invitations created_token=created_token.clone() actions />
+            })}
+            {(!page.org.personal).then(|| view! { <LeavePanel slug=slug.clone() action=actions.leave /> })}
+            {(role.allows(Permission::DeleteOrg) && !page.org.personal).then(|| view! { <DeletePanel slug=slug.clone() action=actions.delete /> })}
+        </div>
+    }
+}
+
+#[component]
+fn RenameForm(slug: String, name: String, action: ServerAction<RenameOrg>) -> impl IntoView {
+    let errors = FormErrors::of(action);
+    view! {
+        <Panel title="Name">
+            <ActionForm action attr:class="flex flex-col gap-3 sm:flex-row sm:items-start">
+                <input type="hidden" name="slug" value=slug />
+                <div class="flex-1"><TextField label="Organization name" name="name" value=name error=errors.field("name") /></div>
+                <div class="sm:pt-6"><SubmitButton label="Rename" pending=action.pending() /></div>
+            </ActionForm>
+            <ErrorBanner error=errors.general() />
+        </Panel>
+    }
+}
+
+#[component]
+fn MembersPanel(
+    slug: String,
+    members: Vec<MemberView>,
+    role: OrgRole,
+    actions: Actions,
+) -> impl IntoView {
+    let manage = role.allows(Permission::ManageMembers);
+    let owner = role == OrgRole::Owner;
+    let change_errors = FormErrors::of(actions.change_role);
+    let remove_errors = FormErrors::of(actions.remove);
+    let transfer_errors = FormErrors::of(actions.transfer);
+    view! {
+        <Panel title="Members" id="members">
+            <ErrorBanner error=change_errors.general() />
+            <ErrorBanner error=remove_errors.general() />
+            <ErrorBanner error=transfer_errors.general() />
+            <ul role="list" class="divide-y divide-slate-100" data-testid="members">
+                {members.into_iter().map(|member| {
+                    let editable = manage && !member.is_you && (owner || member.role != OrgRole::Owner);
+                    let slug = slug.clone();
+                    let label = member.email.clone().unwrap_or_default();
+                    let actions_view = editable.then(|| view! { <MemberActions slug member=member.clone() owner actions /> });
+                    view! {
+                        <li class="flex flex-col gap-3 py-3 sm:flex-row sm:items-center sm:justify-between" data-member=label>
+                            <div>
+                                <p class="font-medium text-slate-900">
+                                    {member.email.clone().unwrap_or_else(|| "Clerk user".into())}
+                                    {member.is_you.then(|| view! { <span class="ml-2 rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600">"you"</span> })}
+                                </p>
+                                <p class="text-sm text-slate-500">{member.role.label()} " · joined " {member.joined.clone()}</p>
+                            </div>
+                            {actions_view}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </Panel>
+    }
+}
+
+#[component]
+fn MemberActions(slug: String, member: MemberView, owner: bool, actions: Actions) -> impl IntoView {
+    let user_id = member.user_id.to_string();
+    let roles: Vec<OrgRole> = if owner {
+        OrgRole::ALL.to_vec()
+    } else {
+        vec![OrgRole::Admin, OrgRole::Member]
+    };
+    let (slug2, user_id2, slug3, user_id3) =
+        (slug.clone(), user_id.clone(), slug.clone(), user_id.clone());
+    let select_id = format!("role-{user_id}");
+    view! {
+        <div class="flex flex-wrap items-center gap-2">
+            <ActionForm action=actions.change_role attr:class="flex items-center gap-2">
+                <input type="hidden" name="slug" value=slug />
+                <input type="hidden" name="user_id" value=user_id />
+                <label class="sr-only" for=select_id.clone()>"Role"</label>
+                <select id=select_id name="role" class="rounded-lg border border-slate-300 bg-white px-2 py-1.5 text-sm">
+                    {roles.into_iter().map(|r| view! {
+                        <option value=r.as_str() selected=r == member.role>{r.label()}</option>
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium hover:bg-slate-50">"Change role"</button>
+            </ActionForm>
+            {(owner && member.role != OrgRole::Owner).then(|| view! {
+                <ActionForm action=actions.transfer>
+                    <input type="hidden" name="slug" value=slug2 />
+                    <input type="hidden" name="user_id" value=user_id2 />
+                    <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium hover:bg-slate-50">"Make owner"</button>
+                </ActionForm>
+            })}
+            <ActionForm action=actions.remove>
+                <input type="hidden" name="slug" value=slug3 />
+                <input type="hidden" name="user_id" value=user_id3 />
+                <button type="submit" class="rounded-lg border border-rose-200 px-3 py-1.5 text-sm font-medium text-rose-700 hover:bg-rose-50">"Remove"</button>
+            </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn InvitationsPanel(
+    slug: String,
+    invitations: Vec<InvitationView>,
+    created_token: Option<String>,
+    actions: Actions,
+) -> impl IntoView {
+    let errors = FormErrors::of(actions.invite);
+    let revoke_errors = FormErrors::of(actions.revoke);
+    let list_slug = slug.clone();
+    view! {
+        <Panel title="Invitations" id="invitations">
+            {created_token.map(|token| {
+                let path = format!("/invite/{token}");
+                view! {
+                    <div role="status" class="rounded-lg border border-emerald-200 bg-emerald-50 p-4 text-sm text-emerald-900">
+                        <p class="font-medium">"Invitation created. Send this link to the person you invited; it works once and for 7 days."</p>
+                        <label for="invite-link" class="sr-only">"Invitation link"</label>
+                        <input id="invite-link" readonly=true value=path.clone() data-testid="invite-link"
+                            class="mt-2 w-full rounded border border-emerald-300 bg-white px-2 py-1 font-mono text-xs" />
+                        <p class="mt-1 text-xs">"Prefix it with this site's address, e.g. " <code>{"https://…"}{path}</code></p>
+                    </div>
+                }
+            })}
+            <ActionForm action=actions.invite attr:class="flex flex-col gap-3 sm:flex-row sm:items-start">
+                <input type="hidden" name="slug" value=slug.clone() />
+                <div class="flex-1"><TextField label="Email address" name="email" kind="email" error=errors.field("email") /></div>
+                <div class="space-y-1">
+                    <label for="invite-role" class="block text-sm font-medium text-slate-700">"Role"</label>
+                    <select id="invite-role" name="role" class="rounded-lg border border-slate-300 bg-white px-3 py-2">
+                        <option value="member" selected=true>"Member"</option>
+                        <option value="admin">"Admin"</option>
+                    </select>
+                    <p class="text-sm text-rose-700" role="alert">{move || errors.field("role").get()}</p>
+                </div>
+                <div class="sm:pt-6"><SubmitButton label="Invite" pending=actions.invite.pending() /></div>
+            </ActionForm>
+            <ErrorBanner error=errors.general() />
+            <ErrorBanner error=revoke_errors.general() />
+            {if invitations.is_empty() {
+                view! { <p class="text-sm text-slate-500">"No open invitations."</p> }.into_any()
+            } else {
+                view! {
+                    <ul role="list" class="divide-y divide-slate-100" data-testid="invitations">
+                        {invitations.into_iter().map(|invitation| {
+                            let slug = list_slug.clone();
+                            view! {
+                            <li class="flex items-center justify-between gap-3 py-2">
+                                <div>
+                                    <p class="font-medium">{invitation.email.clone()}</p>
+                                    <p class="text-sm text-slate-500">{invitation.role.label()} " · expires " {invitation.expires.clone()}</p>
+                                </div>
+                                <ActionForm action=actions.revoke>
+                                    <input type="hidden" name="slug" value=slug />
+                                    <input type="hidden" name="id" value=invitation.id.to_string() />
+                                    <button type="submit" class="rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium hover:bg-slate-50">"Revoke"</button>
+                                </ActionForm>
+                            </li>
+                        }}).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </Panel>
+    }
+}
+
+#[component]
+fn LeavePanel(slug: String, action: ServerAction<LeaveOrg>) -> impl IntoView {
+    let errors = FormErrors::of(action);
+    view! {
+        <Panel title="Leave this organization">
+            <p class="text-sm text-slate-600">"You'll lose access to its summaries. An owner can invite you back."</p>
+            <ErrorBanner error=errors.general() />
+            <ActionForm action>
+                <input type="hidden" name="slug" value=slug />
+                <SubmitButton label="Leave organization" pending=action.pending() danger=true />
+            </ActionForm>
+        </Panel>
+    }
+}
+
+#[component]
+fn DeletePanel(slug: String, action: ServerAction<DeleteOrg>) -> impl IntoView {
+    let errors = FormErrors::of(action);
+    view! {
+        <Panel title="Delete this organization">
+            <p class="text-sm text-slate-600">"Deletes its members, invitations and history for good. Type " <code>{slug.clone()}</code> " to confirm."</p>
+            <ErrorBanner error=errors.general() />
+            <ActionForm action attr:class="flex flex-col gap-3 sm:flex-row sm:items-start">
+                <input type="hidden" name="slug" value=slug />
+                <div class="flex-1"><TextField label="Organization slug" name="confirm" error=errors.field("confirm") /></div>
+                <div class="sm:pt-6"><SubmitButton label="Delete organization" pending=action.pending() danger=true /></div>
+            </ActionForm>
+        </Panel>
+    }
+}

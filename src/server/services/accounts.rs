@@ -1,0 +1,87 @@
+//! Built-in accounts: sign-up creates the account and its personal org in
+//! one transaction; sign-in checks the password without revealing whether
+//! the email exists.
+
+use super::{db_error, orgs, unique_violation};
+use crate::{
+    domain::{AccountId, Email, NewPassword, OrgId, OrgName, OrgRole},
+    error::AppError,
+    server::{
+        auth::password,
+        db::{Db, TenantScope},
+    },
+};
+
+/// Returns the new account and its personal org.
+#[tracing::instrument(skip(db, password), fields(email = %email))]
+pub async fn sign_up(
+    db: &Db,
+    email: &Email,
+    password: NewPassword,
+) -> Result<(AccountId, OrgId), AppError> {
+    let hash = password::hash(password).await.map_err(AppError::internal)?;
+    let account = AccountId::random();
+    let org = OrgId::random();
+    let local = email.as_str().split('@').next().unwrap_or("my");
+    let name = OrgName::parse(&format!("{local}'s workspace"))
+        .unwrap_or_else(|_| OrgName::parse("My workspace").expect("a valid name"));
+
+    // Account, personal org and membership land together or not at all.
+    let mut tx = db.tenant(TenantScope::org(org)).await.map_err(db_error)?;
+    let inserted =
+        sqlx::query("insert into accounts (id, email, password_hash) values ($1, $2, $3)")
+            .bind(account.as_uuid())
+            .bind(email.as_str())
+            .bind(&hash)
+            .execute(tx.conn())
+            .await;
+    if let Err(error) = inserted {
+        return Err(match unique_violation(&error).as_deref() {
+            Some("accounts_email_key") => AppError::field(
+                "email",
+                "An account with this email already exists. Sign in instead.",
+            ),
+            _ => db_error(error),
+        });
+    }
+    orgs::insert_org(tx.conn(), org, &name, true, None).await?;
+    orgs::insert_member(tx.conn(), org, account, OrgRole::Owner)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok((account, org))
+}
+
+/// The account for these credentials. A wrong email and a wrong password
+/// get the same error after the same amount of work.
+#[tracing::instrument(skip(db, password))]
+pub async fn check_credentials(
+    db: &Db,
+    email: &str,
+    password: String,
+) -> Result<AccountId, AppError> {
+    let email = Email::parse(email).ok();
+    let found: Option<(uuid::Uuid, Option<String>)> = match &email {
+        Some(email) => {
+            let mut tx = db.shared().await.map_err(db_error)?;
+            let row = sqlx::query_as("select id, password_hash from accounts where email = $1")
+                .bind(email.as_str())
+                .fetch_optional(tx.conn())
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            row
+        }
+        None => None,
+    };
+    let (id, hash) = match found {
+        Some((id, hash)) => (Some(id), hash),
+        None => (None, None),
+    };
+    if password::verify(password, hash).await {
+        if let Some(id) = id {
+            return Ok(AccountId::from_uuid(id));
+        }
+    }
+    Err(AppError::BadCredentials)
+}

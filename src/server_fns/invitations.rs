@@ -1,0 +1,71 @@
+use leptos::prelude::*;
+
+use crate::{
+    domain::{InvitationId, InvitationPreview, OrgRole},
+    error::AppError,
+};
+
+/// Creates an invitation and returns to the settings page with the link to
+/// copy (it exists only now: we store its hash).
+#[server(endpoint = "invitations/create")]
+pub async fn invite(slug: String, email: String, role: OrgRole) -> Result<(), AppError> {
+    use crate::{
+        domain::Email,
+        server::{http::ctx::ctx, services::invitations},
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        let email = Email::parse(&email).map_err(|e| AppError::field("email", e.to_string()))?;
+        let token = invitations::create(&ctx.state.db, &member, &email, role).await?;
+        tracing::info!(org = %member.org.slug, invitee = %email, link = %format!("/invite/{token}"), "invitation link (no SMTP configured)");
+        leptos_axum::redirect(&format!("/o/{slug}/settings?invite={token}#invitations"));
+        Ok(())
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "invitations/revoke")]
+pub async fn revoke_invitation(slug: String, id: InvitationId) -> Result<(), AppError> {
+    use crate::server::{http::ctx::ctx, services::invitations};
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        invitations::revoke(&ctx.state.db, &member, id).await
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "invitations/preview")]
+pub async fn get_invitation(token: String) -> Result<InvitationPreview, AppError> {
+    use crate::server::{http::ctx::ctx, services::invitations};
+    let ctx = ctx()?;
+    let result = invitations::preview(&ctx.state.db, &token).await;
+    ctx.finish(result)
+}
+
+/// Joins the org and makes it the active one.
+#[server(endpoint = "invitations/accept")]
+pub async fn accept_invitation(token: String) -> Result<(), AppError> {
+    use crate::server::{
+        auth::{identity::SessionHandle, session},
+        http::ctx::ctx,
+        services::invitations,
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let account = ctx.account().await?;
+        let org = invitations::accept(&ctx.state.db, &account, &token).await?;
+        if let SessionHandle::Builtin { token_hash, .. } = &account.session {
+            session::set_active_org(&ctx.state.db, token_hash, org)
+                .await
+                .map_err(AppError::internal)?;
+        }
+        leptos_axum::redirect("/app");
+        Ok(())
+    }
+    .await;
+    ctx.finish(result)
+}

@@ -1,0 +1,147 @@
+use leptos::prelude::*;
+
+use crate::{
+    domain::{OrgPage, OrgRole, UserId},
+    error::AppError,
+};
+
+#[server(endpoint = "orgs/create")]
+pub async fn create_org(name: String) -> Result<(), AppError> {
+    use crate::{
+        domain::OrgName,
+        server::{http::ctx::ctx, services::orgs},
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let account = ctx.account().await?;
+        let name = OrgName::parse(&name).map_err(|e| AppError::field("name", e.to_string()))?;
+        let org = orgs::create(&ctx.state.db, &account, name).await?;
+        leptos_axum::redirect(&format!("/o/{}/settings", org.slug));
+        Ok(())
+    }
+    .await;
+    ctx.finish(result)
+}
+
+/// The org as the viewer may see it; opening it makes it the session's
+/// active org.
+#[server(endpoint = "orgs/page")]
+pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
+    use crate::{
+        domain::Permission,
+        server::{
+            auth::{identity::SessionHandle, session},
+            http::ctx::ctx,
+            services::{invitations, members},
+        },
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        let db = &ctx.state.db;
+        if let SessionHandle::Builtin {
+            token_hash,
+            active_org,
+        } = &member.account.session
+        {
+            if *active_org != Some(member.org.id) {
+                session::set_active_org(db, token_hash, member.org.id)
+                    .await
+                    .map_err(AppError::internal)?;
+            }
+        }
+        let members = members::list(db, &member).await?;
+        let invitations = if member.role().allows(Permission::ManageInvitations) {
+            Some(invitations::list(db, &member).await?)
+        } else {
+            None
+        };
+        Ok(OrgPage {
+            org: member.org.clone(),
+            members,
+            invitations,
+        })
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "orgs/rename")]
+pub async fn rename_org(slug: String, name: String) -> Result<(), AppError> {
+    use crate::{
+        domain::OrgName,
+        server::{http::ctx::ctx, services::orgs},
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        let name = OrgName::parse(&name).map_err(|e| AppError::field("name", e.to_string()))?;
+        orgs::rename(&ctx.state.db, &member, name).await
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "orgs/delete")]
+pub async fn delete_org(slug: String, confirm: String) -> Result<(), AppError> {
+    use crate::server::{http::ctx::ctx, services::orgs};
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        orgs::delete(&ctx.state.db, &member, &confirm).await?;
+        leptos_axum::redirect("/app");
+        Ok(())
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "orgs/leave")]
+pub async fn leave_org(slug: String) -> Result<(), AppError> {
+    use crate::server::{http::ctx::ctx, services::members};
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        members::leave(&ctx.state.db, &member).await?;
+        leptos_axum::redirect("/app");
+        Ok(())
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "orgs/change-role")]
+pub async fn change_role(slug: String, user_id: UserId, role: OrgRole) -> Result<(), AppError> {
+    use crate::server::{http::ctx::ctx, services::members};
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        members::change_role(&ctx.state.db, &member, user_id, role).await
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "orgs/remove-member")]
+pub async fn remove_member(slug: String, user_id: UserId) -> Result<(), AppError> {
+    use crate::server::{http::ctx::ctx, services::members};
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        members::remove(&ctx.state.db, &member, user_id).await
+    }
+    .await;
+    ctx.finish(result)
+}
+
+#[server(endpoint = "orgs/transfer-ownership")]
+pub async fn transfer_ownership(slug: String, user_id: UserId) -> Result<(), AppError> {
+    use crate::server::{http::ctx::ctx, services::members};
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        members::transfer_ownership(&ctx.state.db, &member, user_id).await
+    }
+    .await;
+    ctx.finish(result)
+}
