@@ -58,4 +58,6 @@ pub struct OrgPage {
     pub members: Vec<MemberView>,
     /// `None` when the viewer may not manage invitations.
     pub invitations: Option<Vec<InvitationView>>,
+    /// `https://tldw.example`: where links we hand out (invitations) point.
+    pub site_origin: String,
 }

@@ -91,7 +91,7 @@ fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
             {role.allows(Permission::RenameOrg).then(|| view! { <RenameForm slug=slug.clone() name=page.org.name.clone() action=actions.rename /> })}
             <MembersPanel slug=slug.clone() members=page.members.clone() role actions />
             {page.invitations.clone().map(|invitations| view! {
-                <InvitationsPanel slug=slug.clone() invitations created_token=created_token.clone() actions />
+                <InvitationsPanel slug=slug.clone() invitations created_token=created_token.clone() site_origin=page.site_origin.clone() actions />
             })}
             {(!page.org.personal).then(|| view! { <LeavePanel slug=slug.clone() action=actions.leave /> })}
             {(role.allows(Permission::DeleteOrg) && !page.org.personal).then(|| view! { <DeletePanel slug=slug.clone() action=actions.delete /> })}
@@ -200,6 +200,7 @@ fn InvitationsPanel(
     slug: String,
     invitations: Vec<InvitationView>,
     created_token: Option<String>,
+    site_origin: String,
     actions: Actions,
 ) -> impl IntoView {
     let errors = FormErrors::of(actions.invite);
@@ -208,14 +209,14 @@ fn InvitationsPanel(
     view! {
         <Panel title="Invitations" id="invitations">
             {created_token.map(|token| {
-                let path = format!("/invite/{token}");
+                let link = format!("{site_origin}/invite/{token}");
                 view! {
                     <div role="status" class="rounded-lg border border-emerald-200 bg-emerald-50 p-4 text-sm text-emerald-900">
                         <p class="font-medium">"Invitation created. Send this link to the person you invited; it works once and for 7 days."</p>
                         <label for="invite-link" class="sr-only">"Invitation link"</label>
-                        <input id="invite-link" readonly=true value=path.clone() data-testid="invite-link"
+                        <input id="invite-link" readonly=true value=link data-testid="invite-link"
                             class="mt-2 w-full rounded border border-emerald-300 bg-white px-2 py-1 font-mono text-xs" />
-                        <p class="mt-1 text-xs">"Prefix it with this site's address, e.g. " <code>{"https://…"}{path}</code></p>
+                        <p class="mt-1 text-xs">"We keep only a fingerprint of it, so copy it now."</p>
                     </div>
                 }
             })}

@@ -107,12 +107,12 @@ pub async fn sign_out() -> Result<(), AppError> {
     };
     let ctx = ctx()?;
     let result = async {
-        if let Some(account) = ctx.maybe_account().await? {
-            if let SessionHandle::Builtin { token_hash, .. } = &account.session {
-                session::revoke(&ctx.state.db, token_hash)
-                    .await
-                    .map_err(AppError::internal)?;
-            }
+        if let Some(account) = ctx.maybe_account().await?
+            && let SessionHandle::Builtin { token_hash, .. } = &account.session
+        {
+            session::revoke(&ctx.state.db, token_hash)
+                .await
+                .map_err(AppError::internal)?;
         }
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
         leptos_axum::redirect("/");

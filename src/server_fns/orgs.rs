@@ -43,12 +43,11 @@ pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
             token_hash,
             active_org,
         } = &member.account.session
+            && *active_org != Some(member.org.id)
         {
-            if *active_org != Some(member.org.id) {
-                session::set_active_org(db, token_hash, member.org.id)
-                    .await
-                    .map_err(AppError::internal)?;
-            }
+            session::set_active_org(db, token_hash, member.org.id)
+                .await
+                .map_err(AppError::internal)?;
         }
         let members = members::list(db, &member).await?;
         let invitations = if member.role().allows(Permission::ManageInvitations) {
@@ -60,6 +59,7 @@ pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
             org: member.org.clone(),
             members,
             invitations,
+            site_origin: ctx.site_origin(),
         })
     }
     .await;

@@ -27,12 +27,12 @@ use tldw::server::{
     config::ClerkSettings,
 };
 
-const ISSUER: &str = "https://clerk.tldw.test";
-const APP_ORIGIN: &str = "https://app.tldw.test";
+pub(crate) const ISSUER: &str = "https://clerk.tldw.test";
+pub(crate) const APP_ORIGIN: &str = "https://app.tldw.test";
 
 // ---- keys ---------------------------------------------------------------
 
-struct TestKey {
+pub(crate) struct TestKey {
     kid: &'static str,
     signing: EncodingKey,
     /// SubjectPublicKeyInfo PEM, as Clerk's dashboard shows it.
@@ -82,7 +82,7 @@ impl TestKey {
 }
 
 /// Two keys per test binary: RSA key generation is slow in debug builds.
-fn keys() -> &'static [TestKey; 2] {
+pub(crate) fn keys() -> &'static [TestKey; 2] {
     static KEYS: OnceLock<[TestKey; 2]> = OnceLock::new();
     KEYS.get_or_init(|| {
         std::thread::scope(|scope| {
@@ -92,11 +92,11 @@ fn keys() -> &'static [TestKey; 2] {
     })
 }
 
-fn key_a() -> &'static TestKey {
+pub(crate) fn key_a() -> &'static TestKey {
     &keys()[0]
 }
 
-fn key_b() -> &'static TestKey {
+pub(crate) fn key_b() -> &'static TestKey {
     &keys()[1]
 }
 
@@ -110,8 +110,8 @@ enum Reply {
     Huge,
 }
 
-struct FakeClerk {
-    jwks_url: url::Url,
+pub(crate) struct FakeClerk {
+    pub(crate) jwks_url: url::Url,
     hits: Arc<AtomicUsize>,
     reply: Arc<Mutex<Reply>>,
 }
@@ -133,7 +133,7 @@ async fn serve_jwks(State((hits, reply)): State<ServerState>) -> Response {
 }
 
 impl FakeClerk {
-    async fn start(keys: &[&TestKey]) -> FakeClerk {
+    pub(crate) async fn start(keys: &[&TestKey]) -> FakeClerk {
         let hits = Arc::new(AtomicUsize::new(0));
         let reply = Arc::new(Mutex::new(Reply::Keys(jwks(keys))));
         let app = Router::new()
@@ -189,12 +189,12 @@ async fn closed_port_url() -> url::Url {
 
 // ---- tokens ---------------------------------------------------------------
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     jsonwebtoken::get_current_timestamp() as i64
 }
 
 /// The claims of a v2 session token with no active organization.
-fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     let now = now();
     json!({
         "azp": APP_ORIGIN,
@@ -211,7 +211,7 @@ fn claims() -> Value {
     })
 }
 
-fn with(mut claims: Value, name: &str, value: Value) -> Value {
+pub(crate) fn with(mut claims: Value, name: &str, value: Value) -> Value {
     claims[name] = value;
     claims
 }
@@ -227,7 +227,7 @@ fn rs256_header(kid: &str) -> Header {
     header
 }
 
-fn sign(key: &TestKey, claims: &Value) -> String {
+pub(crate) fn sign(key: &TestKey, claims: &Value) -> String {
     jsonwebtoken::encode(&rs256_header(key.kid), claims, &key.signing).unwrap()
 }
 

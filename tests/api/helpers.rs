@@ -227,3 +227,245 @@ impl TestApp {
         self.server.take().unwrap().await.unwrap()
     }
 }
+
+// ---- issue 3: apps with settings, accounts, and calls to server functions ----
+
+/// A password the strength rule accepts.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `spawn_app`, with extra settings (`CLERK_ISSUER`, `TLDW_TRUSTED_PROXIES`…).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::new().await;
+    let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
+    let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let settings = Settings::from_lookup(|name| match name {
+        "PORT" => Some("0".into()),
+        "DATABASE_URL" => Some(secrecy::ExposeSecret::expose_secret(&app_url).to_owned()),
+        "DATABASE_MIGRATION_URL" => {
+            Some(secrecy::ExposeSecret::expose_secret(&owner_url).to_owned())
+        }
+        "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
+        _ => extra
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone()),
+    })
+    .unwrap();
+    let app = Application::build(settings)
+        .await
+        .expect("the app did not build");
+    let address = app.url();
+    let (tx, rx) = oneshot::channel();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        db,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A server function's answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub async fn read(response: reqwest::Response) -> Reply {
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: status {} body {}", self.status, self.body))
+    }
+
+    /// The error a failed server function sent.
+    pub fn error(&self) -> tldw::error::AppError {
+        self.json()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Where a successful server function sends the browser.
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+
+    /// Panics with the body unless the call succeeded.
+    #[track_caller]
+    pub fn ok(&self) -> &Reply {
+        assert_eq!(self.status, 200, "expected success, got {}", self.body);
+        self
+    }
+
+    /// The `tldw_session=…` pair from `Set-Cookie`, to send back as `Cookie`.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| pair.starts_with("tldw_session=") && pair.len() > "tldw_session=".len())
+            .map(str::to_owned)
+    }
+}
+
+impl TestApp {
+    /// A POST to a server function as our own page's script sends it: same
+    /// origin, asking for JSON.
+    pub fn post(&self, endpoint: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header("origin", &self.address)
+            .header("accept", "application/json")
+    }
+
+    /// Calls a server function with `cookie` (a `name=value` pair, or "").
+    pub async fn call(&self, cookie: &str, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        let mut request = self.post(endpoint).form(form);
+        if !cookie.is_empty() {
+            request = request.header("cookie", cookie);
+        }
+        Reply::read(request.send().await.unwrap()).await
+    }
+
+    /// Signs up and returns the session cookie.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let reply = self
+            .call(
+                "",
+                "auth/sign-up",
+                &[("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        reply.ok();
+        reply
+            .session_cookie()
+            .expect("sign-up set no session cookie")
+    }
+
+    /// Signs in (a new session) and returns its cookie.
+    pub async fn sign_in(&self, email: &str) -> String {
+        let reply = self
+            .call(
+                "",
+                "auth/sign-in",
+                &[("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        reply.ok();
+        reply
+            .session_cookie()
+            .expect("sign-in set no session cookie")
+    }
+
+    pub async fn whoami(&self, cookie: &str) -> Option<tldw::domain::Viewer> {
+        let reply = self.call(cookie, "auth/whoami", &[]).await;
+        reply.ok().json()
+    }
+
+    pub async fn get_org(&self, cookie: &str, slug: &str) -> Reply {
+        self.call(cookie, "orgs/page", &[("slug", slug)]).await
+    }
+
+    /// The org page as a member sees it; panics unless allowed.
+    pub async fn org_page(&self, cookie: &str, slug: &str) -> tldw::domain::OrgPage {
+        self.get_org(cookie, slug).await.ok().json()
+    }
+
+    /// Creates an org and returns its slug.
+    pub async fn create_org(&self, cookie: &str, name: &str) -> String {
+        let reply = self.call(cookie, "orgs/create", &[("name", name)]).await;
+        let location = reply.ok().location().expect("no redirect after create");
+        location
+            .strip_prefix("/o/")
+            .and_then(|rest| rest.strip_suffix("/settings"))
+            .unwrap_or_else(|| panic!("unexpected redirect {location}"))
+            .to_owned()
+    }
+
+    /// Invites `email` and returns the link's token.
+    pub async fn invite(&self, cookie: &str, slug: &str, email: &str, role: &str) -> String {
+        let reply = self
+            .call(
+                cookie,
+                "invitations/create",
+                &[("slug", slug), ("email", email), ("role", role)],
+            )
+            .await;
+        invite_token(reply.ok())
+    }
+
+    /// Invites `email` with `role` (admin or member) and accepts as `cookie`.
+    pub async fn add_member(
+        &self,
+        owner: &str,
+        slug: &str,
+        cookie: &str,
+        email: &str,
+        role: &str,
+    ) -> tldw::domain::UserId {
+        let token = self.invite(owner, slug, email, role).await;
+        self.call(cookie, "invitations/accept", &[("token", &token)])
+            .await
+            .ok();
+        member_id(&self.org_page(owner, slug).await, email)
+    }
+}
+
+/// The token in an invitation's redirect (`…?invite=<token>#invitations`).
+pub fn invite_token(reply: &Reply) -> String {
+    let location = reply.location().expect("no redirect after inviting");
+    let token = location
+        .split_once("invite=")
+        .map(|(_, rest)| rest.split(['#', '&']).next().unwrap_or(rest))
+        .unwrap_or_else(|| panic!("no invite= in {location}"));
+    token.to_owned()
+}
+
+/// The member id of `email` on an org page.
+pub fn member_id(page: &tldw::domain::OrgPage, email: &str) -> tldw::domain::UserId {
+    page.members
+        .iter()
+        .find(|m| m.email.as_deref() == Some(email))
+        .unwrap_or_else(|| panic!("{email} is not a member: {page:?}"))
+        .user_id
+}
+
+/// Runs `sql` as the owner role inside a transaction scoped to `org`
+/// (FORCE RLS binds the owner too).
+pub async fn as_owner_in_org(db: &TestDb, org: tldw::domain::OrgId, sql: &str) -> u64 {
+    let mut conn = db.owner_conn().await;
+    let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+    sqlx::query("select set_config('app.org_id', $1, true)")
+        .bind(org.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    done.rows_affected()
+}

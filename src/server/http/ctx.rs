@@ -66,6 +66,20 @@ impl Ctx {
         }))
     }
 
+    /// Our public origin: PUBLIC_URL's when set, else what the browser asked for.
+    pub fn site_origin(&self) -> String {
+        if let Some(origin) = &self.state.web.public_origin {
+            return origin.clone();
+        }
+        let host = self
+            .parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+
     pub fn client_ip(&self) -> IpAddr {
         let peer = self
             .parts
@@ -105,21 +119,19 @@ impl Ctx {
 
     /// Gives an error its HTTP status (and `Retry-After`) for API callers.
     pub fn finish<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
-        if let Err(error) = &result {
-            if !self.is_form_post() {
-                self.response.set_status(
-                    StatusCode::from_u16(error.status_code())
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                );
-                if let AppError::RateLimited {
-                    retry_after_seconds,
-                } = error
-                {
-                    self.response.insert_header(
-                        header::RETRY_AFTER,
-                        HeaderValue::from(*retry_after_seconds),
-                    );
-                }
+        if let Err(error) = &result
+            && !self.is_form_post()
+        {
+            self.response.set_status(
+                StatusCode::from_u16(error.status_code())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+            if let AppError::RateLimited {
+                retry_after_seconds,
+            } = error
+            {
+                self.response
+                    .insert_header(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
         }
         result

@@ -78,10 +78,10 @@ pub async fn check_credentials(
         Some((id, hash)) => (Some(id), hash),
         None => (None, None),
     };
-    if password::verify(password, hash).await {
-        if let Some(id) = id {
-            return Ok(AccountId::from_uuid(id));
-        }
+    if password::verify(password, hash).await
+        && let Some(id) = id
+    {
+        return Ok(AccountId::from_uuid(id));
     }
     Err(AppError::BadCredentials)
 }
