@@ -80,7 +80,7 @@ pub fn OrgSettings() -> impl IntoView {
 fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
     let role = page.org.role;
     let slug = page.org.slug.clone();
-    let created_token = use_query_map().with_untracked(|q| q.get("invite"));
+    let (created_token, mail) = use_query_map().with_untracked(|q| (q.get("invite"), q.get("mail").unwrap_or_default()));
     view! {
         <Title text=format!("Settings · {}", page.org.name) />
         <div class="mx-auto max-w-4xl space-y-6 px-4 py-10 sm:px-6">
@@ -91,7 +91,7 @@ fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
             {role.allows(Permission::RenameOrg).then(|| view! { <RenameForm slug=slug.clone() name=page.org.name.clone() action=actions.rename /> })}
             <MembersPanel slug=slug.clone() members=page.members.clone() role actions />
             {page.invitations.clone().map(|invitations| view! {
-                <InvitationsPanel slug=slug.clone() invitations created_token=created_token.clone() site_origin=page.site_origin.clone() actions />
+                <InvitationsPanel slug=slug.clone() invitations created_token=created_token.clone() mail=mail.clone() site_origin=page.site_origin.clone() actions />
             })}
             {(!page.org.personal).then(|| view! { <LeavePanel slug=slug.clone() action=actions.leave /> })}
             {(role.allows(Permission::DeleteOrg) && !page.org.personal).then(|| view! { <DeletePanel slug=slug.clone() action=actions.delete /> })}
@@ -200,6 +200,7 @@ fn InvitationsPanel(
     slug: String,
     invitations: Vec<InvitationView>,
     created_token: Option<String>,
+    mail: String,
     site_origin: String,
     actions: Actions,
 ) -> impl IntoView {
@@ -212,7 +213,13 @@ fn InvitationsPanel(
                 let link = format!("{site_origin}/invite/{token}");
                 view! {
                     <div role="status" class="rounded-lg border border-emerald-200 bg-emerald-50 p-4 text-sm text-emerald-900">
-                        <p class="font-medium">"Invitation created. Send this link to the person you invited; it works once and for 7 days."</p>
+                        <p class="font-medium">
+                            {match mail.as_str() {
+                                "sent" => "Invitation emailed. You can also share this link; it works once and for 7 days.",
+                                "failed" => "We couldn't send the email, but the invitation exists: share this link instead. It works once and for 7 days.",
+                                _ => "Invitation created. Send this link to the person you invited; it works once and for 7 days.",
+                            }}
+                        </p>
                         <label for="invite-link" class="sr-only">"Invitation link"</label>
                         <input id="invite-link" readonly=true value=link data-testid="invite-link"
                             class="mt-2 w-full rounded border border-emerald-300 bg-white px-2 py-1 font-mono text-xs" />

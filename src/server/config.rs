@@ -34,6 +34,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// `SMTP_URL`: send invitation emails through it; unset, links are shown.
     pub smtp_url: Option<SecretString>,
+    /// `SMTP_FROM`: the sender of those emails.
+    pub smtp_from: String,
 }
 
 /// Who signs people in.
@@ -244,6 +246,13 @@ impl Settings {
             })
             .collect::<Result<Vec<IpAddr>, _>>()?;
         let smtp_url = get("SMTP_URL").map(SecretString::from);
+        let smtp_from = get("SMTP_FROM").unwrap_or_else(|| "tldw <no-reply@localhost>".into());
+        if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError {
+                var: "SMTP_FROM",
+                reason: format!("expected a mailbox like `tldw <no-reply@example.com>`, got {smtp_from:?}"),
+            });
+        }
         Ok(Settings {
             host,
             port,
@@ -253,6 +262,7 @@ impl Settings {
             auth,
             trusted_proxies,
             smtp_url,
+            smtp_from,
         })
     }
 }

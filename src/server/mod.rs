@@ -1,6 +1,7 @@
 //! Everything that only exists on the server.
 
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod http;

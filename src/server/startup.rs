@@ -23,6 +23,7 @@ use tower_http::{
 
 use super::{
     auth::{clerk::ClerkVerifier, identity::Authenticator},
+    clients::mailer::Mailer,
     config::{AuthSettings, DatabaseSettings, Settings},
     db::{
         self, Db,
@@ -117,6 +118,7 @@ impl Application {
             leptos_options,
             db: db.clone(),
             auth,
+            mailer: Mailer::new(settings.smtp_url.as_ref(), &settings.smtp_from)?,
             web: Arc::new(web),
         });
         Ok(Application {

@@ -18,8 +18,20 @@ pub async fn invite(slug: String, email: String, role: OrgRole) -> Result<(), Ap
         let member = ctx.member(&slug).await?;
         let email = Email::parse(&email).map_err(|e| AppError::field("email", e.to_string()))?;
         let token = invitations::create(&ctx.state.db, &member, &email, role).await?;
-        tracing::info!(org = %member.org.slug, invitee = %email, link = %format!("/invite/{token}"), "invitation link (no SMTP configured)");
-        leptos_axum::redirect(&format!("/o/{slug}/settings?invite={token}#invitations"));
+        let link = format!("{}/invite/{token}", ctx.site_origin());
+        // The invitation exists either way; mail is a convenience on top.
+        let mailed = match ctx.state.mailer.send_invitation(&email, &member.org.name, &link).await {
+            Ok(true) => "sent",
+            Ok(false) => {
+                tracing::info!(org = %member.org.slug, invitee = %email, %link, "invitation link (SMTP not configured)");
+                "off"
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), invitee = %email, "could not email an invitation");
+                "failed"
+            }
+        };
+        leptos_axum::redirect(&format!("/o/{slug}/settings?invite={token}&mail={mailed}#invitations"));
         Ok(())
     }
     .await;

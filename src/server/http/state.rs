@@ -2,7 +2,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::{net::IpAddr, sync::Arc};
 
-use crate::server::{auth::identity::Authenticator, db::Db};
+use crate::server::{auth::identity::Authenticator, clients::mailer::Mailer, db::Db};
 
 /// What every handler (and every server function, through context) can reach.
 #[derive(Clone)]
@@ -10,6 +10,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub auth: Authenticator,
+    pub mailer: Mailer,
     pub web: Arc<WebSettings>,
 }
 

@@ -1,0 +1,3 @@
+//! Clients for services outside the process.
+
+pub mod mailer;
