@@ -47,7 +47,7 @@ create table invitations (
     id           uuid not null,
     email        text not null check (email = lower(email)),
     role         text not null check (role in ('admin', 'member')),
-    -- SHA-256 of the secret half of the link; the link itself is never stored.
+    -- SHA-256 of the link's token; the token itself is never stored.
     token_hash   bytea not null unique check (length(token_hash) = 32),
     invited_by   uuid not null,
     created_at   timestamptz not null default now(),

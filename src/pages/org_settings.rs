@@ -80,7 +80,8 @@ pub fn OrgSettings() -> impl IntoView {
 fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
     let role = page.org.role;
     let slug = page.org.slug.clone();
-    let (created_token, mail) = use_query_map().with_untracked(|q| (q.get("invite"), q.get("mail").unwrap_or_default()));
+    let (created_token, mail) =
+        use_query_map().with_untracked(|q| (q.get("invite"), q.get("mail").unwrap_or_default()));
     view! {
         <Title text=format!("Settings · {}", page.org.name) />
         <div class="mx-auto max-w-4xl space-y-6 px-4 py-10 sm:px-6">

@@ -250,7 +250,9 @@ impl Settings {
         if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(ConfigError {
                 var: "SMTP_FROM",
-                reason: format!("expected a mailbox like `tldw <no-reply@example.com>`, got {smtp_from:?}"),
+                reason: format!(
+                    "expected a mailbox like `tldw <no-reply@example.com>`, got {smtp_from:?}"
+                ),
             });
         }
         Ok(Settings {

@@ -195,6 +195,71 @@ async fn sign_out_everywhere_ends_every_session_of_the_account() {
 }
 
 #[tokio::test]
+async fn sessions_expire_when_idle_and_slide_forward_when_used() {
+    let app = spawn_app().await;
+    let idle = app.sign_up("idle@example.com").await;
+    let busy = app.sign_in("idle@example.com").await;
+    let hash = |cookie: &str| {
+        Sha256::digest(cookie.strip_prefix("tldw_session=").unwrap().as_bytes()).to_vec()
+    };
+    let mut conn = app.db.app_conn().await;
+    sqlx::query(
+        "update sessions set expires_at = now() - interval '1 second' where token_hash = $1",
+    )
+    .bind(hash(&idle))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update sessions set expires_at = now() + interval '1 hour', last_seen_at = now() - interval '1 hour'
+         where token_hash = $1",
+    )
+    .bind(hash(&busy))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    assert_eq!(app.whoami(&idle).await, None);
+    assert!(app.whoami(&busy).await.is_some());
+
+    let days_left: f64 = sqlx::query_scalar(
+        "select extract(epoch from expires_at - now())::float8 / 86400 from sessions where token_hash = $1",
+    )
+    .bind(hash(&busy))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!((6.9..=7.0).contains(&days_left), "{days_left}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn after_sign_in_only_local_paths_are_followed() {
+    let app = spawn_app().await;
+    app.sign_up("next@example.com").await;
+    for (next, expected) in [
+        ("/o/team/settings", "/o/team/settings"),
+        ("https://evil.example/", "/app"),
+        ("//evil.example/", "/app"),
+        ("/\\evil.example", "/app"),
+    ] {
+        let reply = app
+            .call(
+                "",
+                "auth/sign-in",
+                &[
+                    ("email", "next@example.com"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(reply.ok().location(), Some(expected), "{next}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_database_keeps_only_a_hash_of_the_session_token() {
     let app = spawn_app().await;
     let cookie = app.sign_up("hash@example.com").await;
@@ -302,7 +367,10 @@ async fn a_form_post_without_javascript_gets_the_error_back_in_the_url() {
         .header("origin", &app.address)
         .header("accept", "text/html,application/xhtml+xml")
         .header("referer", app.url("/sign-in"))
-        .form(&[("email", "nojs@example.com"), ("password", "wrong wrong wrong")])
+        .form(&[
+            ("email", "nojs@example.com"),
+            ("password", "wrong wrong wrong"),
+        ])
         .send()
         .await
         .unwrap();

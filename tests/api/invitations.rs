@@ -35,7 +35,11 @@ async fn setup(role: &str) -> Setup {
         .call(
             &admin,
             "invitations/create",
-            &[("slug", &slug), ("email", " Invitee@Example.com"), ("role", "admin")],
+            &[
+                ("slug", &slug),
+                ("email", " Invitee@Example.com"),
+                ("role", "admin"),
+            ],
         )
         .await;
     reply.ok();
@@ -52,7 +56,10 @@ async fn setup(role: &str) -> Setup {
         app.call(
             &admin,
             "invitations/revoke",
-            &[("slug", &slug), ("id", &invitation_id(&app, &owner, &slug).await)],
+            &[
+                ("slug", &slug),
+                ("id", &invitation_id(&app, &owner, &slug).await),
+            ],
         )
         .await
         .ok();
@@ -86,7 +93,8 @@ async fn accept(app: &TestApp, cookie: &str, token: &str) -> crate::helpers::Rep
 }
 
 async fn preview(app: &TestApp, token: &str) -> crate::helpers::Reply {
-    app.call("", "invitations/preview", &[("token", token)]).await
+    app.call("", "invitations/preview", &[("token", token)])
+        .await
 }
 
 #[tokio::test]
@@ -159,7 +167,11 @@ async fn a_revoked_invitation_cannot_be_used() {
 
     let reply = accept(&s.app, &s.invitee, &s.token).await;
     assert_eq!(reply.status, 409, "{}", reply.body);
-    assert!(reply.error().to_string().contains("revoked"), "{}", reply.body);
+    assert!(
+        reply.error().to_string().contains("revoked"),
+        "{}",
+        reply.body
+    );
     assert_eq!(preview(&s.app, &s.token).await.status, 409);
     // Revoking twice finds nothing left to revoke.
     let twice = s
@@ -189,7 +201,11 @@ async fn an_expired_invitation_cannot_be_used() {
 
     let reply = accept(&s.app, &s.invitee, &s.token).await;
     assert_eq!(reply.status, 409, "{}", reply.body);
-    assert!(reply.error().to_string().contains("expired"), "{}", reply.body);
+    assert!(
+        reply.error().to_string().contains("expired"),
+        "{}",
+        reply.body
+    );
     assert_eq!(preview(&s.app, &s.token).await.status, 409);
     // Expired links drop off the list.
     let page = s.app.org_page(&s.owner, &s.slug).await;
@@ -228,7 +244,11 @@ async fn someone_else_cannot_accept_it_and_is_told_whose_it_is() {
     let reply = accept(&s.app, &stranger, &s.token).await;
 
     assert_eq!(reply.status, 403, "{}", reply.body);
-    assert!(reply.error().to_string().contains(INVITEE), "{}", reply.body);
+    assert!(
+        reply.error().to_string().contains(INVITEE),
+        "{}",
+        reply.body
+    );
     let viewer = s.app.whoami(&stranger).await.unwrap();
     assert!(!viewer.orgs.iter().any(|o| o.slug == s.slug));
     // A visitor must sign in first.
@@ -281,18 +301,51 @@ async fn only_a_hash_of_the_token_is_stored() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let rows: Vec<(Vec<u8>, String)> =
-        sqlx::query_as("select token_hash, row_to_json(i)::text from invitations i where email = $1")
-            .bind(INVITEE)
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
+    let rows: Vec<(Vec<u8>, String)> = sqlx::query_as(
+        "select token_hash, row_to_json(i)::text from invitations i where email = $1",
+    )
+    .bind(INVITEE)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(rows.len(), 1);
     let (hash, row) = &rows[0];
     assert_eq!(hash.len(), 32);
     assert_ne!(hash.as_slice(), secret.as_bytes());
     assert!(!row.contains(secret) && !row.contains(&s.token), "{row}");
+    s.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_open_invitation_per_address_and_none_for_members() {
+    let s = setup("admin").await;
+    let again = s
+        .app
+        .call(
+            &s.owner,
+            "invitations/create",
+            &[("slug", &s.slug), ("email", INVITEE), ("role", "member")],
+        )
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(again.error().field_message("email").is_some());
+    let member = s
+        .app
+        .call(
+            &s.owner,
+            "invitations/create",
+            &[
+                ("slug", &s.slug),
+                ("email", "admin@example.com"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(member.status, 422, "{}", member.body);
+    assert!(member.error().field_message("email").is_some());
+    let page = s.app.org_page(&s.owner, &s.slug).await;
+    assert_eq!(page.invitations.unwrap().len(), 1);
     s.app.stop().await.unwrap();
 }
 
@@ -305,7 +358,11 @@ async fn members_cannot_invite() {
         .call(
             &s.invitee,
             "invitations/create",
-            &[("slug", &s.slug), ("email", "friend@example.com"), ("role", "member")],
+            &[
+                ("slug", &s.slug),
+                ("email", "friend@example.com"),
+                ("role", "member"),
+            ],
         )
         .await;
     assert_eq!(reply.status, 403, "{}", reply.body);

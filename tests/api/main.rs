@@ -1,10 +1,16 @@
 //! One integration-test binary, so the app links once. Every test gets its
 //! own database cloned from a migrated template in a private cluster.
 
+mod accounts;
 mod clerk;
+mod clerk_mode;
+mod csrf;
 mod embedded;
 mod health;
 mod helpers;
+mod invitations;
 mod leptos_toml;
+mod mail;
+mod orgs;
 mod pages;
 mod rls;

@@ -74,8 +74,12 @@ async fn act(app: &TestApp, cookie: &str, action: Action, slug: &str, before: &O
     let invitation = before.invitations.as_ref().unwrap()[0].id.to_string();
     let reply = match action {
         Action::Rename => {
-            app.call(cookie, "orgs/rename", &[("slug", slug), ("name", "Renamed")])
-                .await
+            app.call(
+                cookie,
+                "orgs/rename",
+                &[("slug", slug), ("name", "Renamed")],
+            )
+            .await
         }
         Action::ChangeRole => {
             app.call(
@@ -97,7 +101,11 @@ async fn act(app: &TestApp, cookie: &str, action: Action, slug: &str, before: &O
             app.call(
                 cookie,
                 "invitations/create",
-                &[("slug", slug), ("email", "new@example.com"), ("role", "member")],
+                &[
+                    ("slug", slug),
+                    ("email", "new@example.com"),
+                    ("role", "member"),
+                ],
             )
             .await
         }
@@ -216,11 +224,19 @@ async fn admins_cannot_make_unmake_or_remove_owners() {
     for (endpoint, form) in [
         (
             "orgs/change-role",
-            vec![("slug", slug.as_str()), ("user_id", &member_user), ("role", "owner")],
+            vec![
+                ("slug", slug.as_str()),
+                ("user_id", &member_user),
+                ("role", "owner"),
+            ],
         ),
         (
             "orgs/change-role",
-            vec![("slug", slug.as_str()), ("user_id", &owner_id), ("role", "member")],
+            vec![
+                ("slug", slug.as_str()),
+                ("user_id", &owner_id),
+                ("role", "member"),
+            ],
         ),
         (
             "orgs/remove-member",
@@ -235,7 +251,11 @@ async fn admins_cannot_make_unmake_or_remove_owners() {
         .call(
             &admin,
             "invitations/create",
-            &[("slug", &slug), ("email", "boss@example.com"), ("role", "owner")],
+            &[
+                ("slug", &slug),
+                ("email", "boss@example.com"),
+                ("role", "owner"),
+            ],
         )
         .await;
     assert_eq!(reply.status, 422, "{}", reply.body);
@@ -256,7 +276,11 @@ async fn an_org_always_keeps_an_owner() {
     let attempts = [
         (
             "orgs/change-role",
-            vec![("slug", slug.as_str()), ("user_id", &first_id), ("role", "admin")],
+            vec![
+                ("slug", slug.as_str()),
+                ("user_id", &first_id),
+                ("role", "admin"),
+            ],
         ),
         ("orgs/leave", vec![("slug", slug.as_str())]),
         (
@@ -282,7 +306,9 @@ async fn an_org_always_keeps_an_owner() {
     )
     .await
     .ok();
-    app.call(&first, "orgs/leave", &[("slug", &slug)]).await.ok();
+    app.call(&first, "orgs/leave", &[("slug", &slug)])
+        .await
+        .ok();
     let viewer = app.whoami(&first).await.unwrap();
     assert!(!viewer.orgs.iter().any(|o| o.slug == slug), "{viewer:?}");
 
@@ -310,7 +336,9 @@ async fn the_personal_org_cannot_be_left_or_deleted() {
     let viewer = app.whoami(&cookie).await.unwrap();
     let personal = viewer.orgs[0].slug.clone();
 
-    let leave = app.call(&cookie, "orgs/leave", &[("slug", &personal)]).await;
+    let leave = app
+        .call(&cookie, "orgs/leave", &[("slug", &personal)])
+        .await;
     assert_eq!(leave.status, 409, "{}", leave.body);
     let delete = app
         .call(
@@ -348,13 +376,21 @@ async fn a_created_org_belongs_to_its_creator_and_deleting_needs_its_slug() {
     assert!(empty.error().field_message("name").is_some());
 
     let wrong = app
-        .call(&cookie, "orgs/delete", &[("slug", &slug), ("confirm", "acme")])
+        .call(
+            &cookie,
+            "orgs/delete",
+            &[("slug", &slug), ("confirm", "acme")],
+        )
         .await;
     assert_eq!(wrong.status, 422);
     assert!(wrong.error().field_message("confirm").is_some());
-    app.call(&cookie, "orgs/delete", &[("slug", &slug), ("confirm", &slug)])
-        .await
-        .ok();
+    app.call(
+        &cookie,
+        "orgs/delete",
+        &[("slug", &slug), ("confirm", &slug)],
+    )
+    .await
+    .ok();
     let viewer = app.whoami(&cookie).await.unwrap();
     assert_eq!(viewer.orgs.len(), 2, "{viewer:?}");
     assert!(!viewer.orgs.iter().any(|o| o.slug == slug));
@@ -428,7 +464,11 @@ async fn another_tenant_is_invisible_and_untouchable() {
             ),
             (
                 "invitations/create",
-                vec![("slug", b), ("email", "mallory@example.com"), ("role", "admin")],
+                vec![
+                    ("slug", b),
+                    ("email", "mallory@example.com"),
+                    ("role", "admin"),
+                ],
             ),
             ("invitations/revoke", vec![("slug", b), ("id", &invitation)]),
         ]);
@@ -441,7 +481,10 @@ async fn another_tenant_is_invisible_and_untouchable() {
                 "orgs/change-role",
                 vec![("slug", a), ("user_id", id.as_str()), ("role", "member")],
             ),
-            ("orgs/remove-member", vec![("slug", a), ("user_id", id.as_str())]),
+            (
+                "orgs/remove-member",
+                vec![("slug", a), ("user_id", id.as_str())],
+            ),
             (
                 "orgs/transfer-ownership",
                 vec![("slug", a), ("user_id", id.as_str())],
@@ -454,7 +497,10 @@ async fn another_tenant_is_invisible_and_untouchable() {
     for (endpoint, form) in &calls {
         let reply = app.call(&alice, endpoint, form).await;
         if reply.status != 404 || !matches!(reply.error(), AppError::NotFound(_)) {
-            wrong.push(format!("{endpoint} {form:?}: {} {}", reply.status, reply.body));
+            wrong.push(format!(
+                "{endpoint} {form:?}: {} {}",
+                reply.status, reply.body
+            ));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");

@@ -3,9 +3,7 @@
 //! shows links to copy instead.
 
 use anyhow::Context;
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor, message::Mailbox,
-};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor, message::Mailbox};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
@@ -39,7 +37,12 @@ impl Mailer {
 
     /// Sends the invitation link. `Ok(false)` when mail is off.
     #[tracing::instrument(skip(self, link), fields(to = %to))]
-    pub async fn send_invitation(&self, to: &Email, org_name: &str, link: &str) -> anyhow::Result<bool> {
+    pub async fn send_invitation(
+        &self,
+        to: &Email,
+        org_name: &str,
+        link: &str,
+    ) -> anyhow::Result<bool> {
         let Mailer::Smtp { transport, from } = self else {
             return Ok(false);
         };
@@ -53,7 +56,10 @@ impl Mailer {
                  If you weren't expecting this, you can ignore this email."
             ))
             .context("could not build the invitation email")?;
-        transport.send(message).await.context("the SMTP server refused the invitation email")?;
+        transport
+            .send(message)
+            .await
+            .context("the SMTP server refused the invitation email")?;
         Ok(true)
     }
 }

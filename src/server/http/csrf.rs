@@ -32,6 +32,11 @@ fn is_safe(method: &Method) -> bool {
 }
 
 fn same_site(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
+    // A bearer token without cookies is no ambient authority: whoever sent
+    // it chose to, so another site cannot ride on it.
+    if headers.contains_key(header::AUTHORIZATION) && !headers.contains_key(header::COOKIE) {
+        return true;
+    }
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
         return matches!(site, "same-origin" | "none");
@@ -102,6 +107,25 @@ mod tests {
         ]);
         assert!(same_site(&proxied, Some("https://tldw.example")));
         assert!(!same_site(&proxied, Some("https://other.example")));
+    }
+
+    #[test]
+    fn bearer_calls_without_cookies_pass() {
+        assert!(same_site(
+            &headers(&[
+                ("authorization", "Bearer x"),
+                ("sec-fetch-site", "cross-site")
+            ]),
+            None
+        ));
+        assert!(!same_site(
+            &headers(&[
+                ("authorization", "Bearer x"),
+                ("cookie", "a"),
+                ("sec-fetch-site", "cross-site")
+            ]),
+            None
+        ));
     }
 
     #[test]

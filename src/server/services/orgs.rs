@@ -14,7 +14,8 @@ use crate::{
 };
 
 /// Inserts the org row (the transaction must be scoped to `id`), choosing a
-/// free slug: the name's, else the name's with a short random suffix.
+/// free slug: the name's, else the name's with a short random suffix. An org
+/// that already exists with this id is left as it is.
 pub(crate) async fn insert_org(
     conn: &mut PgConnection,
     id: OrgId,
@@ -31,7 +32,7 @@ pub(crate) async fn insert_org(
         };
         let inserted: Option<String> = sqlx::query_scalar(
             "insert into orgs (id, slug, name, personal, clerk_org_id) values ($1, $2, $3, $4, $5)
-             on conflict (slug) do nothing returning slug",
+             on conflict do nothing returning slug",
         )
         .bind(id.as_uuid())
         .bind(&slug)
@@ -42,6 +43,17 @@ pub(crate) async fn insert_org(
         .await
         .map_err(db_error)?;
         if let Some(slug) = inserted {
+            return Ok(slug);
+        }
+        // Orgs with derived ids (Clerk's) may be created by a concurrent
+        // request; then it exists and that is success. Otherwise the slug
+        // was taken: try another.
+        let existing: Option<String> = sqlx::query_scalar("select slug from orgs where id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        if let Some(slug) = existing {
             return Ok(slug);
         }
     }
