@@ -11,6 +11,9 @@ pub fn LinkChecker(
     /// The link from the query string, when the form was submitted.
     #[prop(into)]
     initial: String,
+    /// The page the form submits to (it reads `?link=`).
+    #[prop(default = "/".into(), into)]
+    action: String,
 ) -> impl IntoView {
     let (link, set_link) = signal(initial);
     // Effects run only in the browser: this flips once the wasm has taken over.
@@ -26,7 +29,7 @@ pub fn LinkChecker(
     view! {
         <form
             method="get"
-            action="/"
+            action=action
             class="flex w-full flex-col gap-3 sm:flex-row"
             data-hydrated=move || hydrated.get().to_string()
         >

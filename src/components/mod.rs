@@ -1,5 +1,6 @@
 //! Reusable views. They render what they are given and fetch nothing.
 
+pub mod copy_button;
 pub mod form;
 pub mod layout;
 pub mod link_checker;

@@ -63,7 +63,7 @@ fn PlanCard(plan: Plan) -> impl IntoView {
                     })
                     .collect_view()}
             </ul>
-            <a href="/#try" class=button>{cta}</a>
+            <a href="/sign-up" class=button>{cta}</a>
         </li>
     }
 }

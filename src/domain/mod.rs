@@ -7,6 +7,7 @@ pub mod org_name;
 pub mod password;
 pub mod plan;
 pub mod role;
+pub mod summary;
 pub mod video_id;
 
 pub use email::{Email, EmailError};
@@ -16,4 +17,5 @@ pub use org_name::OrgName;
 pub use password::{NewPassword, PasswordError};
 pub use plan::{Plan, PlanId};
 pub use role::{OrgRole, Permission};
+pub use summary::{KeyPoint, SummaryBody, SummaryView, format_timestamp};
 pub use video_id::{VideoId, VideoIdError};

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     components::{link_checker::LinkChecker, load_error::LoadError},
@@ -18,6 +18,8 @@ pub fn slug_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
 pub fn OrgHome() -> impl IntoView {
     let slug = slug_param();
     let org = Resource::new(slug, get_org);
+    let query = use_query_map();
+    let link = move || query.with_untracked(|q| q.get("link").unwrap_or_default());
     view! {
         <Suspense fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -41,7 +43,7 @@ pub fn OrgHome() -> impl IntoView {
                             <section class="rounded-2xl border border-slate-200 bg-white p-6 shadow-sm">
                                 <h2 class="text-lg font-semibold">"Summarize a video"</h2>
                                 <p class="mt-1 text-sm text-slate-600">"Paste a YouTube link. Summaries are shared with everyone in this organization."</p>
-                                <div class="mt-4"><LinkChecker initial="" /></div>
+                                <div class="mt-4"><LinkChecker initial=link() action=format!("/o/{}", page.org.slug) /></div>
                             </section>
                         </div>
                     }.into_any(),

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::org_home::slug_param;
 use crate::{
     components::{
+        copy_button::CopyButton,
         form::{ErrorBanner, FormErrors, Panel, SubmitButton, TextField},
         load_error::LoadError,
     },
@@ -222,8 +223,11 @@ fn InvitationsPanel(
                             }}
                         </p>
                         <label for="invite-link" class="sr-only">"Invitation link"</label>
-                        <input id="invite-link" readonly=true value=link data-testid="invite-link"
-                            class="mt-2 w-full rounded border border-emerald-300 bg-white px-2 py-1 font-mono text-xs" />
+                        <div class="mt-2 flex items-center gap-2">
+                            <input id="invite-link" readonly=true value=link.clone() data-testid="invite-link"
+                                class="w-full rounded border border-emerald-300 bg-white px-2 py-1 font-mono text-xs" />
+                            <CopyButton text=link />
+                        </div>
                         <p class="mt-1 text-xs">"We keep only a fingerprint of it, so copy it now."</p>
                     </div>
                 }

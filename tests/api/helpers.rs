@@ -469,3 +469,35 @@ pub async fn as_owner_in_org(db: &TestDb, org: tldw::domain::OrgId, sql: &str) -
     tx.commit().await.unwrap();
     done.rows_affected()
 }
+
+/// An org with one owner, made straight in the database (no HTTP), for
+/// service-level tests.
+pub async fn seed_org(db: &db::Db, slug: &str) -> (tldw::domain::OrgId, tldw::domain::UserId) {
+    use tldw::{
+        domain::{OrgId, UserId},
+        server::db::TenantScope,
+    };
+    let (org, user, account) = (OrgId::random(), UserId::random(), Uuid::new_v4());
+    let mut tx = db.tenant(TenantScope::org(org)).await.unwrap();
+    for (sql, binds) in [
+        (
+            "insert into accounts (id, email) values ($1, $2 || '@seed.test')",
+            0,
+        ),
+        ("insert into orgs (id, slug, name) values ($1, $2, $2)", 1),
+        (
+            "insert into users (org_id, id, account_id, role) values ($1, $2, $3, 'owner')",
+            2,
+        ),
+    ] {
+        let query = sqlx::query(sql);
+        let query = match binds {
+            0 => query.bind(account).bind(slug),
+            1 => query.bind(org.as_uuid()).bind(slug),
+            _ => query.bind(org.as_uuid()).bind(user.as_uuid()).bind(account),
+        };
+        query.execute(tx.conn()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    (org, user)
+}

@@ -13,4 +13,8 @@ mod leptos_toml;
 mod mail;
 mod orgs;
 mod pages;
+mod quota;
 mod rls;
+mod summarizer;
+mod video_cache;
+mod youtube;

@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod invitations;
 pub mod members;
 pub mod orgs;
+pub mod quota;
+pub mod video_cache;
 
 use crate::error::AppError;
 

@@ -1,0 +1,130 @@
+//! Monthly summary quotas, exact under any concurrency.
+//!
+//! A unit is reserved by one conditional upsert (`… do update … where used <
+//! limit`) before any paid work starts; PostgreSQL's row lock on the counter
+//! serializes concurrent reservations, so the count can never pass the
+//! limit. A failed summary refunds its unit through a status transition on
+//! its ledger row, which can happen only once. The database clock decides
+//! the period (a calendar month in UTC until billing sets one).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::db_error;
+use crate::{
+    domain::{OrgId, UserId, VideoId},
+    error::AppError,
+    server::db::TenantTx,
+};
+
+/// What the dashboard meter shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaStatus {
+    pub used: i32,
+    pub limit: i32,
+    pub resets_at: DateTime<Utc>,
+}
+
+/// One reserved unit, to be settled (succeeded or refunded) later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub org_id: OrgId,
+    pub id: Uuid,
+}
+
+/// The quota ran out; the caller answers 429 with these numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exhausted(pub QuotaStatus);
+
+const PERIOD_SQL: &str = "date_trunc('month', now() at time zone 'utc') at time zone 'utc'";
+
+/// Reserves one unit for `user` and `video` in the current period.
+#[tracing::instrument(skip(tx), fields(org = %tx.org_id(), video = %video))]
+pub async fn reserve(
+    tx: &mut TenantTx,
+    user: UserId,
+    video: &VideoId,
+    limit: i32,
+) -> Result<Result<Reservation, Exhausted>, AppError> {
+    let org = tx.org_id();
+    let id = Uuid::new_v4();
+    let reserved: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "with counter as (
+             insert into usage_counters as c (org_id, period_start, period_end, used)
+             select $1, {PERIOD_SQL}, {PERIOD_SQL} + interval '1 month', 1 where $2 > 0
+             on conflict (org_id, period_start) do update set used = c.used + 1
+                 where c.used < $2
+             returning c.period_start
+         )
+         insert into usage_records (org_id, id, user_id, video_id, period_start)
+         select $1, $3, $4, $5, period_start from counter
+         returning id"
+    )))
+    .bind(org.as_uuid())
+    .bind(limit)
+    .bind(id)
+    .bind(user.as_uuid())
+    .bind(video.as_str())
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(db_error)?;
+    match reserved {
+        Some(id) => Ok(Ok(Reservation { org_id: org, id })),
+        None => Ok(Err(Exhausted(status(tx, limit).await?))),
+    }
+}
+
+/// The counter for the current period: one row read by primary key.
+pub async fn status(tx: &mut TenantTx, limit: i32) -> Result<QuotaStatus, AppError> {
+    let (used, resets_at): (Option<i32>, DateTime<Utc>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select (select used from usage_counters where org_id = $1 and period_start = {PERIOD_SQL}),
+                {PERIOD_SQL} + interval '1 month'"
+    )))
+        .bind(tx.org_id().as_uuid())
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db_error)?;
+    Ok(QuotaStatus {
+        used: used.unwrap_or(0),
+        limit,
+        resets_at,
+    })
+}
+
+/// Marks the unit as spent. Returns whether this call settled it.
+pub async fn succeed(tx: &mut TenantTx, reservation: Reservation) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "update usage_records set status = 'succeeded', settled_at = now()
+         where org_id = $1 and id = $2 and status = 'reserved'",
+    )
+    .bind(reservation.org_id.as_uuid())
+    .bind(reservation.id)
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives the unit back, once: a second refund (or a refund after success)
+/// changes nothing. Returns whether this call refunded it.
+pub async fn refund(tx: &mut TenantTx, reservation: Reservation) -> Result<bool, AppError> {
+    let refunded: Option<i32> = sqlx::query_scalar(
+        "with record as (
+             update usage_records set status = 'refunded', settled_at = now()
+             where org_id = $1 and id = $2 and status = 'reserved'
+             returning period_start
+         )
+         update usage_counters c set used = c.used - 1
+         from record
+         where c.org_id = $1 and c.period_start = record.period_start and c.used > 0
+         returning c.used",
+    )
+    .bind(reservation.org_id.as_uuid())
+    .bind(reservation.id)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(db_error)?;
+    Ok(refunded.is_some())
+}

@@ -1,0 +1,282 @@
+//! The shared summary cache, single-flight across every process.
+//!
+//! A miss claims the video's row with a lease in one statement; only the
+//! claimant fetches the transcript and calls the model, without holding a
+//! transaction open meanwhile. Everyone else waits for the row to settle.
+//! Completion is fenced on (lease owner, attempt): a worker whose lease ran
+//! out and was taken over can no longer write. Permanent failures (no
+//! captions…) stay cached until `retry_after`; transient ones can be retried
+//! by the next request at once.
+
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+use super::db_error;
+use crate::{
+    domain::{SummaryBody, SummaryView, VideoId},
+    error::AppError,
+    server::db::Db,
+};
+
+/// The cache row as a request sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheState {
+    Missing,
+    Ready(Box<SummaryView>),
+    /// Someone holds a live lease and is working on it.
+    Working {
+        stage: Option<String>,
+        partial: Option<String>,
+    },
+    /// Failed permanently (until its TTL ends): nobody is charged for it.
+    Failed {
+        message: String,
+    },
+    /// Failed transiently, or the lease expired: free to claim again.
+    Claimable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: Uuid,
+    pub attempt: i32,
+}
+
+/// What a worker hands back when it is done.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub title: Option<String>,
+    pub channel: Option<String>,
+    pub duration_seconds: Option<u32>,
+    pub thumbnail_url: Option<String>,
+    pub language: Option<String>,
+    pub body: SummaryBody,
+    pub model: String,
+    pub prompt_version: String,
+    pub built_in: bool,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_micros: u64,
+}
+
+type Row = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+    Option<Value>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+    Option<String>,
+    bool,
+    bool,
+    bool,
+    Option<String>,
+    Option<String>,
+);
+
+const SELECT: &str = "select status, title, channel, duration_seconds, thumbnail_url, summary, model, prompt_version,
+        built_in, failure_message,
+        coalesce(lease_expires_at > now(), false),
+        coalesce(retry_after > now(), false),
+        failure_kind is not null and retry_after is not null,
+        stage, partial_text
+    from videos where video_id = $1";
+
+pub async fn peek(db: &Db, video: &VideoId) -> Result<CacheState, AppError> {
+    let mut tx = db.shared().await.map_err(db_error)?;
+    let row: Option<Row> = sqlx::query_as(SELECT)
+        .bind(video.as_str())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(match row {
+        None => CacheState::Missing,
+        Some(row) => state_of(video, row),
+    })
+}
+
+fn state_of(video: &VideoId, row: Row) -> CacheState {
+    let (
+        status,
+        title,
+        channel,
+        duration,
+        thumbnail,
+        summary,
+        model,
+        prompt_version,
+        built_in,
+        failure,
+        lease_live,
+        ttl_live,
+        permanent,
+        stage,
+        partial,
+    ) = row;
+    match status.as_str() {
+        "ready" => match summary.and_then(|s| serde_json::from_value::<SummaryBody>(s).ok()) {
+            Some(body) => CacheState::Ready(Box::new(SummaryView {
+                video_id: video.to_string(),
+                title,
+                channel,
+                duration_seconds: duration.map(|d| d.max(0) as u32),
+                thumbnail_url: thumbnail,
+                body,
+                model: model.unwrap_or_default(),
+                prompt_version: prompt_version.unwrap_or_default(),
+                built_in: built_in.unwrap_or(false),
+            })),
+            None => CacheState::Claimable,
+        },
+        "pending" if lease_live => CacheState::Working { stage, partial },
+        "failed" if permanent && ttl_live => CacheState::Failed {
+            message: failure.unwrap_or_default(),
+        },
+        _ => CacheState::Claimable,
+    }
+}
+
+/// Takes the lease if the video is missing, abandoned (lease expired) or
+/// retryable. `None`: someone else has it, or it is settled; `peek` says which.
+#[tracing::instrument(skip(db), fields(video = %video))]
+pub async fn claim(db: &Db, video: &VideoId, lease: Duration) -> Result<Option<Lease>, AppError> {
+    let owner = Uuid::new_v4();
+    let mut tx = db.shared().await.map_err(db_error)?;
+    let attempt: Option<i32> = sqlx::query_scalar(
+        "insert into videos as v (video_id, status, lease_owner, lease_expires_at, attempt, stage)
+         values ($1, 'pending', $2, now() + make_interval(secs => $3), 1, 'fetching_transcript')
+         on conflict (video_id) do update set
+             status = 'pending', lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3),
+             attempt = v.attempt + 1, failure_kind = null, failure_message = null, retry_after = null,
+             stage = 'fetching_transcript', partial_text = null, updated_at = now()
+         where (v.status = 'pending' and v.lease_expires_at <= now())
+            or (v.status = 'failed' and (v.retry_after is null or v.retry_after <= now()))
+            or (v.status = 'ready' and v.summary is null)
+         returning attempt",
+    )
+    .bind(video.as_str())
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(attempt.map(|attempt| Lease { owner, attempt }))
+}
+
+/// Progress for waiting pages, and a longer lease while work goes on.
+/// `false`: the lease was lost (taken over); stop working.
+pub async fn progress(
+    db: &Db,
+    video: &VideoId,
+    lease: Lease,
+    extend_by: Duration,
+    stage: &str,
+    partial_text: Option<&str>,
+) -> Result<bool, AppError> {
+    let mut tx = db.shared().await.map_err(db_error)?;
+    let done = sqlx::query(
+        "update videos set stage = $4, partial_text = coalesce($5, partial_text),
+             lease_expires_at = now() + make_interval(secs => $6), updated_at = now()
+         where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
+    )
+    .bind(video.as_str())
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .bind(stage)
+    .bind(partial_text)
+    .bind(extend_by.as_secs_f64())
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores the summary if this worker still holds the lease. `false`: it was
+/// superseded, and nothing changed.
+#[tracing::instrument(skip(db, completion), fields(video = %video, attempt = lease.attempt))]
+pub async fn complete(
+    db: &Db,
+    video: &VideoId,
+    lease: Lease,
+    completion: &Completion,
+) -> Result<bool, AppError> {
+    let body = serde_json::to_value(&completion.body).map_err(AppError::internal)?;
+    let mut tx = db.shared().await.map_err(db_error)?;
+    let done = sqlx::query(
+        "update videos set status = 'ready', title = $4, channel = $5, duration_seconds = $6, thumbnail_url = $7,
+             language = $8, summary = $9, model = $10, prompt_version = $11, built_in = $12,
+             prompt_tokens = $13, completion_tokens = $14, cost_micros = $15,
+             lease_owner = null, lease_expires_at = null, stage = 'done', partial_text = null,
+             completed_at = now(), updated_at = now()
+         where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
+    )
+    .bind(video.as_str())
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .bind(&completion.title)
+    .bind(&completion.channel)
+    .bind(completion.duration_seconds.map(|d| d as i32))
+    .bind(&completion.thumbnail_url)
+    .bind(&completion.language)
+    .bind(body)
+    .bind(&completion.model)
+    .bind(&completion.prompt_version)
+    .bind(completion.built_in)
+    .bind(completion.prompt_tokens as i64)
+    .bind(completion.completion_tokens as i64)
+    .bind(completion.cost_micros as i64)
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    notify(&mut tx, video).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a failure (fenced like `complete`). With a TTL it is permanent:
+/// requests until then get the cached error and are not charged.
+pub async fn fail(
+    db: &Db,
+    video: &VideoId,
+    lease: Lease,
+    kind: &str,
+    message: &str,
+    permanent_for: Option<Duration>,
+) -> Result<bool, AppError> {
+    let mut tx = db.shared().await.map_err(db_error)?;
+    let done = sqlx::query(
+        "update videos set status = 'failed', failure_kind = $4, failure_message = $5,
+             retry_after = case when $6::float8 is null then null else now() + make_interval(secs => $6) end,
+             lease_owner = null, lease_expires_at = null, stage = null, partial_text = null, updated_at = now()
+         where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
+    )
+    .bind(video.as_str())
+    .bind(lease.owner)
+    .bind(lease.attempt)
+    .bind(kind)
+    .bind(message)
+    .bind(permanent_for.map(|d| d.as_secs_f64()))
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    notify(&mut tx, video).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Wakes waiters in every process (delivered at commit).
+async fn notify(tx: &mut crate::server::db::SharedTx, video: &VideoId) -> Result<(), AppError> {
+    sqlx::query("select pg_notify('video_ready', $1)")
+        .bind(video.as_str())
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
