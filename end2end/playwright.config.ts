@@ -8,6 +8,10 @@ import { join } from 'node:path';
 const port = Number(process.env.E2E_PORT ?? 3100);
 const baseURL = `http://127.0.0.1:${port}`;
 const dataDir = process.env.TLDW_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'tldw-e2e-'));
+// A second server signs people in through (a local stand-in for) Clerk.
+export const clerkAppURL = 'http://127.0.0.1:3101';
+export const fakeClerkURL = 'http://127.0.0.1:3102';
+const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
 
 export default defineConfig({
   testDir: './tests',
@@ -37,19 +41,40 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw',
-    cwd: '..',
-    url: `${baseURL}/readyz`,
-    timeout: 120_000,
-    reuseExistingServer: false,
-    stdout: 'pipe',
-    gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      TLDW_DATA_DIR: dataDir,
-    } as Record<string, string>,
-  },
+  webServer: [
+    {
+      command: server,
+      cwd: '..',
+      url: `${baseURL}/readyz`,
+      timeout: 120_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', TLDW_DATA_DIR: dataDir } as Record<string, string>,
+    },
+    {
+      command: 'node fake-clerk.mjs',
+      url: `${fakeClerkURL}/healthz`,
+      timeout: 30_000,
+      reuseExistingServer: false,
+      env: { FAKE_CLERK_PORT: '3102', FAKE_CLERK_AZP: clerkAppURL },
+    },
+    {
+      command: server,
+      cwd: '..',
+      url: `${clerkAppURL}/readyz`,
+      timeout: 120_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+      env: {
+        ...process.env,
+        PORT: '3101',
+        HOST: '127.0.0.1',
+        TLDW_DATA_DIR: `${dataDir}-clerk`,
+        CLERK_ISSUER: fakeClerkURL,
+        CLERK_AUTHORIZED_PARTIES: clerkAppURL,
+      } as Record<string, string>,
+    },
+  ],
 });
