@@ -31,6 +31,19 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("Too many attempts. Try again in {retry_after_seconds} seconds.")]
     RateLimited { retry_after_seconds: u64 },
+    /// The org's monthly summaries are used up.
+    #[error(
+        "Your organization has used all {limit} summaries for this period. The quota resets on {resets_on}; upgrade your plan for more."
+    )]
+    QuotaExceeded {
+        used: i32,
+        limit: i32,
+        /// RFC 3339.
+        resets_at: String,
+        /// Human form of `resets_at`, e.g. "December 1".
+        resets_on: String,
+        retry_after_seconds: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("Something went wrong on our side. Please try again in a moment.")]
@@ -44,6 +57,20 @@ impl AppError {
             field: field.to_owned(),
             message: message.into(),
         }])
+    }
+
+    /// Seconds a client should wait before trying again, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited {
+                retry_after_seconds,
+            }
+            | AppError::QuotaExceeded {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
     }
 
     /// The message for `field`, when this is a validation error about it.
@@ -65,7 +92,7 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
             AppError::Validation(_) => 422,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::QuotaExceeded { .. } => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal => 500,
         }
@@ -82,6 +109,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::Validation(_) => "validation_failed",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::QuotaExceeded { .. } => "quota_exceeded",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal => "internal",
         }

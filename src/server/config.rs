@@ -36,6 +36,24 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// `SMTP_FROM`: the sender of those emails.
     pub smtp_from: String,
+    pub summaries: SummarySettings,
+}
+
+/// How summaries are made and counted.
+#[derive(Clone, Debug)]
+pub struct SummarySettings {
+    pub youtube: crate::server::clients::youtube::YouTubeSettings,
+    /// `OPENAI_API_KEY` (+ `OPENAI_BASE_URL`, `OPENAI_MODEL`); `None`: the
+    /// built-in extractive summarizer.
+    pub openai: Option<crate::server::summarizer::OpenAiSettings>,
+    /// `TLDW_FREE_MONTHLY_SUMMARIES`: the Free plan's monthly limit.
+    pub free_monthly_limit: i32,
+    /// `TLDW_SUMMARY_LEASE_SECONDS`: how long a silent worker keeps a video.
+    pub lease: std::time::Duration,
+    /// `TLDW_NEGATIVE_CACHE_SECONDS`: how long "no captions" and the like are cached.
+    pub negative_ttl: std::time::Duration,
+    /// `TLDW_MODEL_PRICES`: `model=input/output` in USD per million tokens.
+    pub prices: Vec<(String, f64, f64)>,
 }
 
 /// Who signs people in.
@@ -255,6 +273,7 @@ impl Settings {
                 ),
             });
         }
+        let summaries = summary_settings(&get)?;
         Ok(Settings {
             host,
             port,
@@ -265,8 +284,88 @@ impl Settings {
             trusted_proxies,
             smtp_url,
             smtp_from,
+            summaries,
         })
     }
+}
+
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    match get(var) {
+        None => Ok(std::time::Duration::from_secs(default)),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| ConfigError {
+                var,
+                reason: format!("expected a whole number of seconds, got {v:?}"),
+            }),
+    }
+}
+
+fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySettings, ConfigError> {
+    let youtube =
+        crate::server::clients::youtube::YouTubeSettings::from_vars(get).map_err(|error| {
+            ConfigError {
+                var: "TLDW_YOUTUBE_*",
+                reason: format!("{error:#}"),
+            }
+        })?;
+    let openai = crate::server::summarizer::OpenAiSettings::from_lookup(get)?;
+    let free_monthly_limit = match get("TLDW_FREE_MONTHLY_SUMMARIES") {
+        None => 10,
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ConfigError {
+                var: "TLDW_FREE_MONTHLY_SUMMARIES",
+                reason: format!("expected a number, got {v:?}"),
+            })?,
+    };
+    let prices = match get("TLDW_MODEL_PRICES") {
+        None => vec![
+            ("gpt-4o-mini".to_owned(), 0.15, 0.60),
+            ("gpt-4o".to_owned(), 2.50, 10.00),
+            ("gpt-4.1-mini".to_owned(), 0.40, 1.60),
+            ("gpt-4.1".to_owned(), 2.00, 8.00),
+        ],
+        Some(v) => v
+            .split(',')
+            .filter(|e| !e.trim().is_empty())
+            .map(|entry| {
+                let parsed = entry.split_once('=').and_then(|(model, prices)| {
+                    let (input, output) = prices.split_once('/')?;
+                    Some((
+                        model.trim().to_owned(),
+                        input.trim().parse().ok()?,
+                        output.trim().parse().ok()?,
+                    ))
+                });
+                parsed.ok_or_else(|| ConfigError {
+                    var: "TLDW_MODEL_PRICES",
+                    reason: format!(
+                        "expected model=input/output (USD per million tokens), got {entry:?}"
+                    ),
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(SummarySettings {
+        youtube,
+        openai,
+        free_monthly_limit,
+        lease: seconds(get, "TLDW_SUMMARY_LEASE_SECONDS", 120)?,
+        negative_ttl: seconds(get, "TLDW_NEGATIVE_CACHE_SECONDS", 6 * 3600)?,
+        prices,
+    })
 }
 
 /// Only the shape is checked here (the value is secret, so it is not echoed);

@@ -7,4 +7,5 @@ pub mod db;
 pub mod http;
 pub mod services;
 pub mod startup;
+pub mod summarizer;
 pub mod telemetry;

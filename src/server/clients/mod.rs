@@ -1,3 +1,4 @@
 //! Clients for services outside the process.
 
 pub mod mailer;
+pub mod youtube;

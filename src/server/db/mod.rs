@@ -105,6 +105,11 @@ impl Db {
         Ok(())
     }
 
+    /// A dedicated LISTEN connection (for notifications across processes).
+    pub async fn listener(&self) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+        sqlx::postgres::PgListener::connect_with(&self.pool).await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -126,12 +126,9 @@ impl Ctx {
                 StatusCode::from_u16(error.status_code())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             );
-            if let AppError::RateLimited {
-                retry_after_seconds,
-            } = error
-            {
+            if let Some(seconds) = error.retry_after() {
                 self.response
-                    .insert_header(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+                    .insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
         }
         result

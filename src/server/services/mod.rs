@@ -7,7 +7,9 @@ pub mod invitations;
 pub mod members;
 pub mod orgs;
 pub mod quota;
+pub mod summaries;
 pub mod video_cache;
+pub mod waiter;
 
 use crate::error::AppError;
 

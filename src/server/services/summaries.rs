@@ -1,0 +1,465 @@
+//! From a pasted link to a summary: history, quota, the shared cache and
+//! the work itself.
+//!
+//! A request that would add a video to the org's history reserves a quota
+//! unit first (one atomic statement), then settles it in a background task
+//! that either does the work (it won the video's lease) or waits for whoever
+//! does. Success records the video in the history and spends the unit;
+//! failure refunds it, once. No database transaction stays open while
+//! YouTube or the model is working.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use super::{
+    db_error,
+    quota::{self, QuotaStatus, Reservation},
+    video_cache::{self, CacheState, Completion, Lease},
+    waiter::VideoWaiter,
+};
+use crate::{
+    domain::{KeyPoint, SummaryBody, SummaryView, UserId, VideoId},
+    error::AppError,
+    server::{
+        auth::identity::CurrentMember,
+        clients::youtube::{YouTubeClient, YouTubeError},
+        config::SummarySettings,
+        db::{Db, TenantScope},
+        summarizer::{Progress, Summarizer, TranscriptLine},
+    },
+};
+
+/// Where a video stands for one org.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SummaryStatus {
+    Ready {
+        view: Box<SummaryView>,
+        from_cache: bool,
+    },
+    Working {
+        stage: String,
+        partial: Option<String>,
+    },
+    Failed {
+        message: String,
+    },
+    /// Not in this org's history and not being made for it.
+    NotRequested,
+}
+
+#[derive(Clone)]
+pub struct SummaryEngine {
+    db: Db,
+    youtube: YouTubeClient,
+    summarizer: Arc<dyn Summarizer>,
+    waiter: VideoWaiter,
+    settings: Arc<SummarySettings>,
+}
+
+/// Text streamed to the shared row at most this often.
+const PARTIAL_WRITE_INTERVAL: Duration = Duration::from_millis(250);
+/// A waiter gives up after this long without the row settling or its
+/// lease expiring (the lease is the real deadline; this is a backstop).
+const WAIT_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+impl SummaryEngine {
+    pub fn new(
+        db: Db,
+        youtube: YouTubeClient,
+        summarizer: Arc<dyn Summarizer>,
+        waiter: VideoWaiter,
+        settings: SummarySettings,
+    ) -> SummaryEngine {
+        SummaryEngine {
+            db,
+            youtube,
+            summarizer,
+            waiter,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn limit(&self) -> i32 {
+        self.settings.free_monthly_limit
+    }
+
+    pub fn summarizer_is_built_in(&self) -> bool {
+        self.summarizer.built_in()
+    }
+
+    /// Starts (or joins) making `video` for the member's org. Reopening a
+    /// video already in the org's history is free; a cached permanent
+    /// failure is answered at once and charges nothing.
+    #[tracing::instrument(skip(self, member), fields(org = %member.org.id, video = %video))]
+    pub async fn request(&self, member: &CurrentMember, video: &VideoId) -> Result<(), AppError> {
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        if in_history(&mut tx, video).await? || has_open_reservation(&mut tx, video).await? {
+            return Ok(());
+        }
+        tx.commit().await.map_err(db_error)?;
+
+        if let CacheState::Failed { message } = video_cache::peek(&self.db, video).await? {
+            return Err(AppError::Conflict(message));
+        }
+
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let reservation =
+            match quota::reserve(&mut tx, member.org.user_id, video, self.limit()).await? {
+                Ok(reservation) => reservation,
+                Err(exhausted) => return Err(quota_exceeded(exhausted.0)),
+            };
+        tx.commit().await.map_err(db_error)?;
+
+        let engine = self.clone();
+        let (scope, video) = (member.scope(), video.clone());
+        let user = member.org.user_id;
+        tokio::spawn(async move {
+            if let Err(error) = engine.settle(scope, user, reservation, video).await {
+                tracing::error!(error = %error, "settling a summary request failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Where `video` stands for the member's org (for the summary page).
+    pub async fn status(
+        &self,
+        member: &CurrentMember,
+        video: &VideoId,
+    ) -> Result<SummaryStatus, AppError> {
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let history: Option<bool> = sqlx::query_scalar(
+            "select from_cache from user_summaries where org_id = $1 and video_id = $2",
+        )
+        .bind(member.org.id.as_uuid())
+        .bind(video.as_str())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_error)?;
+        let open = has_open_reservation(&mut tx, video).await?;
+        tx.commit().await.map_err(db_error)?;
+        let state = video_cache::peek(&self.db, video).await?;
+        Ok(match (history, state) {
+            (Some(from_cache), CacheState::Ready(view)) => {
+                SummaryStatus::Ready { view, from_cache }
+            }
+            (None, CacheState::Failed { message }) => SummaryStatus::Failed { message },
+            (None, _) if !open => SummaryStatus::NotRequested,
+            (_, CacheState::Working { stage, partial }) => SummaryStatus::Working {
+                stage: stage.unwrap_or_else(|| "fetching_transcript".into()),
+                partial,
+            },
+            // Settled but not yet recorded for this org: moments away.
+            _ => SummaryStatus::Working {
+                stage: "done".into(),
+                partial: None,
+            },
+        })
+    }
+
+    /// Makes or waits for the video, then spends or refunds the unit.
+    async fn settle(
+        &self,
+        scope: TenantScope,
+        user: UserId,
+        reservation: Reservation,
+        video: VideoId,
+    ) -> Result<(), AppError> {
+        let outcome = self.obtain(&video).await;
+        let mut tx = self.db.tenant(scope).await.map_err(db_error)?;
+        match outcome {
+            Ok((view, from_cache)) => {
+                sqlx::query(
+                    "insert into user_summaries (org_id, id, user_id, video_id, title, from_cache)
+                     values ($1, $2, $3, $4, $5, $6) on conflict (org_id, video_id) do nothing",
+                )
+                .bind(scope.org_id.as_uuid())
+                .bind(uuid::Uuid::new_v4())
+                .bind(user.as_uuid())
+                .bind(video.as_str())
+                .bind(&view.title)
+                .bind(from_cache)
+                .execute(tx.conn())
+                .await
+                .map_err(db_error)?;
+                quota::succeed(&mut tx, reservation).await?;
+            }
+            Err(message) => {
+                tracing::info!(%message, "summary failed; refunding");
+                quota::refund(&mut tx, reservation).await?;
+            }
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// The summary, from the cache, from another worker, or made here.
+    /// `Err` carries the member-facing reason.
+    async fn obtain(&self, video: &VideoId) -> Result<(Box<SummaryView>, bool), String> {
+        let mut notifications = self.waiter.subscribe();
+        let started = Instant::now();
+        let mut waited = false;
+        loop {
+            if started.elapsed() > WAIT_LIMIT {
+                return Err("Summarizing took too long. Please try again.".into());
+            }
+            match video_cache::claim(&self.db, video, self.settings.lease)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(lease) => return self.work(video, lease).await.map(|view| (view, false)),
+                None => match video_cache::peek(&self.db, video)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    CacheState::Ready(view) => return Ok((view, !waited)),
+                    CacheState::Failed { message } => return Err(message),
+                    CacheState::Working { .. } => {
+                        waited = true;
+                        self.waiter.nudge(&mut notifications, video.as_str()).await;
+                    }
+                    // A transient failure or an expired lease: claim again.
+                    CacheState::Claimable | CacheState::Missing => {}
+                },
+            }
+        }
+    }
+
+    /// The paid part: transcript, then model. Runs with the lease held and
+    /// no transaction open.
+    #[tracing::instrument(skip(self), fields(video = %video, attempt = lease.attempt))]
+    async fn work(&self, video: &VideoId, lease: Lease) -> Result<Box<SummaryView>, String> {
+        let transcript = match self.youtube.fetch(video).await {
+            Ok(transcript) => transcript,
+            Err(error) => {
+                let permanent = error.is_permanent().then_some(self.settings.negative_ttl);
+                let message = error.user_message();
+                let _ = video_cache::fail(
+                    &self.db,
+                    video,
+                    lease,
+                    failure_kind(&error),
+                    &message,
+                    permanent,
+                )
+                .await;
+                return Err(message);
+            }
+        };
+        let _ = video_cache::progress(
+            &self.db,
+            video,
+            lease,
+            self.settings.lease,
+            "summarizing",
+            None,
+        )
+        .await;
+
+        let lines: Vec<TranscriptLine> = transcript
+            .segments
+            .iter()
+            .map(|s| TranscriptLine {
+                start_ms: s.start_ms,
+                text: s.text.clone(),
+            })
+            .collect();
+        let streamed = Arc::new(Mutex::new(String::new()));
+        let (tick_tx, mut tick_rx) = tokio::sync::watch::channel(());
+        let on_progress = {
+            let streamed = streamed.clone();
+            move |progress: Progress| {
+                let mut text = streamed.lock().unwrap_or_else(|e| e.into_inner());
+                match progress {
+                    Progress::Text(delta) => text.push_str(&delta),
+                    Progress::Restart { .. } => text.clear(),
+                    Progress::Chunk { .. } => {}
+                }
+                let _ = tick_tx.send(());
+            }
+        };
+        // Streams the text to the shared row for waiting pages, and keeps
+        // the lease alive while the model works.
+        let writer = {
+            let (db, video, streamed, lease_len) = (
+                self.db.clone(),
+                video.clone(),
+                streamed.clone(),
+                self.settings.lease,
+            );
+            tokio::spawn(async move {
+                let mut heartbeat = tokio::time::interval(lease_len / 3);
+                loop {
+                    tokio::select! {
+                        changed = tick_rx.changed() => if changed.is_err() { return },
+                        _ = heartbeat.tick() => {}
+                    }
+                    let text = streamed.lock().map(|t| t.clone()).unwrap_or_default();
+                    let partial = (!text.is_empty()).then_some(text.as_str());
+                    match video_cache::progress(
+                        &db,
+                        &video,
+                        lease,
+                        lease_len,
+                        "summarizing",
+                        partial,
+                    )
+                    .await
+                    {
+                        Ok(true) => {}
+                        _ => return,
+                    }
+                    tokio::time::sleep(PARTIAL_WRITE_INTERVAL).await;
+                }
+            })
+        };
+        let result = self
+            .summarizer
+            .summarize(&transcript.metadata.title, &lines, &on_progress)
+            .await;
+        drop(on_progress);
+        writer.abort();
+
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(error) => {
+                tracing::warn!(%error, "the summarizer failed");
+                let message = if error.is_transient() {
+                    "The AI service is busy right now. Please try again in a few minutes."
+                } else {
+                    "The AI service could not summarize this video. Please try again later."
+                };
+                let _ =
+                    video_cache::fail(&self.db, video, lease, "summarizer", message, None).await;
+                return Err(message.into());
+            }
+        };
+        let completion = Completion {
+            title: Some(transcript.metadata.title.clone()),
+            channel: Some(transcript.metadata.channel.clone()),
+            duration_seconds: transcript.metadata.duration_seconds,
+            thumbnail_url: Some(transcript.metadata.thumbnail_url.clone()),
+            language: Some(transcript.language.clone()),
+            body: SummaryBody {
+                tldr: summary.tldr.clone(),
+                key_points: summary
+                    .key_points
+                    .iter()
+                    .map(|p| KeyPoint {
+                        text: p.text.clone(),
+                        at_seconds: p.at_seconds,
+                    })
+                    .collect(),
+            },
+            cost_micros: cost_micros(
+                &self.settings.prices,
+                &summary.model,
+                summary.usage.prompt_tokens,
+                summary.usage.completion_tokens,
+            ),
+            model: summary.model,
+            prompt_version: summary.prompt_version,
+            built_in: summary.built_in,
+            prompt_tokens: summary.usage.prompt_tokens,
+            completion_tokens: summary.usage.completion_tokens,
+        };
+        if !video_cache::complete(&self.db, video, lease, &completion)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            // Superseded: someone else's result is (or will be) the one.
+            tracing::warn!("lost the lease before completing; using the successor's result");
+        }
+        match video_cache::peek(&self.db, video)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            CacheState::Ready(view) => Ok(view),
+            _ => Err("Summarizing was interrupted. Please try again.".into()),
+        }
+    }
+}
+
+fn failure_kind(error: &YouTubeError) -> &'static str {
+    match error {
+        YouTubeError::NoCaptions => "no_captions",
+        YouTubeError::Blocked => "blocked",
+        YouTubeError::PoTokenRequired => "po_token",
+        YouTubeError::AgeRestricted => "age_restricted",
+        YouTubeError::Unavailable => "unavailable",
+        YouTubeError::Unplayable(_) => "unplayable",
+        _ => "transcript",
+    }
+}
+
+/// Millionths of a dollar, from per-million-token prices: tokens × price.
+pub fn cost_micros(
+    prices: &[(String, f64, f64)],
+    model: &str,
+    prompt: u64,
+    completion: u64,
+) -> u64 {
+    prices
+        .iter()
+        .find(|(name, _, _)| name == model)
+        .map(|(_, input, output)| {
+            (prompt as f64 * input + completion as f64 * output).round() as u64
+        })
+        .unwrap_or(0)
+}
+
+pub fn quota_exceeded(status: QuotaStatus) -> AppError {
+    let retry = (status.resets_at - Utc::now()).num_seconds().max(1) as u64;
+    AppError::QuotaExceeded {
+        used: status.used,
+        limit: status.limit,
+        resets_at: status.resets_at.to_rfc3339(),
+        resets_on: status.resets_at.format("%B %-d").to_string(),
+        retry_after_seconds: retry,
+    }
+}
+
+async fn in_history(
+    tx: &mut crate::server::db::TenantTx,
+    video: &VideoId,
+) -> Result<bool, AppError> {
+    sqlx::query_scalar(
+        "select exists (select from user_summaries where org_id = $1 and video_id = $2)",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(video.as_str())
+    .fetch_one(tx.conn())
+    .await
+    .map_err(db_error)
+}
+
+/// Someone in the org already asked for it and it is being settled: joining
+/// that request costs nothing extra.
+async fn has_open_reservation(
+    tx: &mut crate::server::db::TenantTx,
+    video: &VideoId,
+) -> Result<bool, AppError> {
+    sqlx::query_scalar(
+        "select exists (select from usage_records where org_id = $1 and video_id = $2 and status = 'reserved')",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(video.as_str())
+    .fetch_one(tx.conn())
+    .await
+    .map_err(db_error)
+}
+
+/// For the dashboard meter.
+pub async fn quota_status(
+    db: &Db,
+    member: &CurrentMember,
+    limit: i32,
+) -> Result<QuotaStatus, AppError> {
+    let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
+    let status = quota::status(&mut tx, limit).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(status)
+}

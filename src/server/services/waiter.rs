@@ -1,0 +1,60 @@
+//! Wakes requests waiting for a video in any process: one LISTEN per
+//! process on `video_ready`, fanned out in memory. Notifications can be
+//! missed (reconnects), so waiters also re-check on a short interval.
+
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+use crate::server::db::Db;
+
+#[derive(Clone)]
+pub struct VideoWaiter {
+    sender: broadcast::Sender<String>,
+}
+
+/// How often a waiter re-checks even without a notification.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+impl VideoWaiter {
+    /// Starts the listener task; it reconnects by itself if the database
+    /// connection drops.
+    pub async fn start(db: &Db) -> anyhow::Result<VideoWaiter> {
+        let (sender, _) = broadcast::channel(1024);
+        let mut listener = db.listener().await?;
+        listener.listen("video_ready").await?;
+        let fan_out = sender.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        let _ = fan_out.send(notification.payload().to_owned());
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "video_ready listener error; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(VideoWaiter { sender })
+    }
+
+    /// Resolves when `video_id` is notified or the poll interval passes,
+    /// whichever comes first; the caller then re-reads the row.
+    pub async fn nudge(&self, receiver: &mut broadcast::Receiver<String>, video_id: &str) {
+        let wait = async {
+            loop {
+                match receiver.recv().await {
+                    Ok(id) if id == video_id => return,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(POLL_INTERVAL, wait).await;
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.sender.subscribe()
+    }
+}
