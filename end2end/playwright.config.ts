@@ -11,6 +11,9 @@ const dataDir = process.env.TLDW_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'tldw-e2
 // A second server signs people in through (a local stand-in for) Clerk.
 export const clerkAppURL = 'http://127.0.0.1:3101';
 export const fakeClerkURL = 'http://127.0.0.1:3102';
+export const fakeYouTubeURL = 'http://127.0.0.1:3103';
+// Small enough for a journey to run out.
+export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
 
 export default defineConfig({
@@ -43,6 +46,13 @@ export default defineConfig({
   },
   webServer: [
     {
+      command: 'node fake-youtube.mjs',
+      url: `${fakeYouTubeURL}/healthz`,
+      timeout: 30_000,
+      reuseExistingServer: false,
+      env: { FAKE_YOUTUBE_PORT: '3103' },
+    },
+    {
       command: server,
       cwd: '..',
       url: `${baseURL}/readyz`,
@@ -50,7 +60,14 @@ export default defineConfig({
       reuseExistingServer: false,
       stdout: 'pipe',
       gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', TLDW_DATA_DIR: dataDir } as Record<string, string>,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        TLDW_DATA_DIR: dataDir,
+        TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
+        TLDW_FREE_MONTHLY_SUMMARIES: String(freeLimit),
+      } as Record<string, string>,
     },
     {
       command: 'node fake-clerk.mjs',

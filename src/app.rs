@@ -20,6 +20,7 @@ use crate::{
         not_found::NotFound,
         org_home::OrgHome,
         org_settings::OrgSettings,
+        summary::SummaryPage,
     },
 };
 
@@ -66,6 +67,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug") view=OrgHome ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug/settings") view=OrgSettings ssr=SsrMode::Async />
+                        <Route path=path!("/o/:slug/v/:video") view=SummaryPage ssr=SsrMode::Async />
                         <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async />
                     </Routes>
                 </main>

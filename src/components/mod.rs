@@ -6,3 +6,4 @@ pub mod layout;
 pub mod link_checker;
 pub mod load_error;
 pub mod pricing_table;
+pub mod quota_meter;

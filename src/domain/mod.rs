@@ -17,5 +17,8 @@ pub use org_name::OrgName;
 pub use password::{NewPassword, PasswordError};
 pub use plan::{Plan, PlanId};
 pub use role::{OrgRole, Permission};
-pub use summary::{KeyPoint, SummaryBody, SummaryView, format_timestamp};
+pub use summary::{
+    Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,
+    format_dollars, format_timestamp,
+};
 pub use video_id::{VideoId, VideoIdError};

@@ -30,6 +30,61 @@ pub struct SummaryView {
     pub built_in: bool,
 }
 
+/// Where a video stands for one org.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SummaryStatus {
+    Ready {
+        view: Box<SummaryView>,
+        from_cache: bool,
+    },
+    /// `stage`: fetching_transcript, summarizing or done.
+    Working {
+        stage: String,
+        partial: Option<String>,
+    },
+    Failed {
+        message: String,
+    },
+    /// Not in this org's history and not being made for it.
+    NotRequested,
+}
+
+/// The quota meter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaView {
+    pub used: i32,
+    pub limit: i32,
+    pub resets_on: String,
+    pub resets_in_days: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub video_id: String,
+    pub title: Option<String>,
+    pub requested_on: String,
+    pub from_cache: bool,
+}
+
+/// Everything the org dashboard shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub quota: QuotaView,
+    pub items: Vec<HistoryItem>,
+    /// Cursor for the next page (older items), if there is one.
+    pub next_cursor: Option<String>,
+    /// This period's AI spend for summaries made freshly for this org, and
+    /// what cached summaries saved it, in millionths of a dollar.
+    pub spend_micros: i64,
+    pub saved_micros: i64,
+    pub built_in_summarizer: bool,
+}
+
+/// "$0.0123".
+pub fn format_dollars(micros: i64) -> String {
+    format!("${:.4}", micros as f64 / 1_000_000.0)
+}
+
 /// "1:02:03" or "4:05".
 pub fn format_timestamp(seconds: u32) -> String {
     let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);

@@ -9,3 +9,4 @@ pub mod new_org;
 pub mod not_found;
 pub mod org_home;
 pub mod org_settings;
+pub mod summary;

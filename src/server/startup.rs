@@ -23,14 +23,16 @@ use tower_http::{
 
 use super::{
     auth::{clerk::ClerkVerifier, identity::Authenticator},
-    clients::mailer::Mailer,
+    clients::{mailer::Mailer, youtube::YouTubeClient},
     config::{AuthSettings, DatabaseSettings, Settings},
     db::{
         self, Db,
         embedded::{EmbeddedOptions, EmbeddedPostgres},
         roles,
     },
-    http::{AppState, WebSettings, csrf, health},
+    http::{AppState, WebSettings, api, csrf, health},
+    services::{summaries::SummaryEngine, waiter::VideoWaiter},
+    summarizer,
 };
 use crate::app::{App, shell};
 
@@ -46,6 +48,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     db: Db,
+    summaries: SummaryEngine,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -114,17 +117,26 @@ impl Application {
                 .map(|u| u.origin().ascii_serialization()),
             trusted_proxies: settings.trusted_proxies.clone(),
         };
+        let summaries = SummaryEngine::new(
+            db.clone(),
+            YouTubeClient::new(settings.summaries.youtube.clone())?,
+            summarizer::from_settings(settings.summaries.openai.clone())?,
+            VideoWaiter::start(&db).await?,
+            settings.summaries.clone(),
+        );
         let router = router(AppState {
             leptos_options,
             db: db.clone(),
             auth,
             mailer: Mailer::new(settings.smtp_url.as_ref(), &settings.smtp_from)?,
+            summaries: summaries.clone(),
             web: Arc::new(web),
         });
         Ok(Application {
             listener,
             router,
             db,
+            summaries,
             embedded,
         })
     }
@@ -153,6 +165,7 @@ impl Application {
             listener,
             router,
             db,
+            summaries,
             embedded,
         } = self;
         // Graceful shutdown waits for in-flight requests, but not forever: a
@@ -182,6 +195,7 @@ impl Application {
             }
         };
         tracing::info!("HTTP server stopped; closing the database");
+        summaries.stop();
         db.close().await;
         if let Some(pg) = embedded {
             tokio::task::spawn_blocking(move || pg.stop())
@@ -221,6 +235,10 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(
+            "/api/v1/orgs/{slug}/summaries",
+            axum::routing::post(api::request_summary),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

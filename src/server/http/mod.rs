@@ -1,5 +1,6 @@
 //! Plain axum routes and the HTTP plumbing shared by every route.
 
+pub mod api;
 pub mod csrf;
 pub mod ctx;
 pub mod error_response;

@@ -2,7 +2,10 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::{net::IpAddr, sync::Arc};
 
-use crate::server::{auth::identity::Authenticator, clients::mailer::Mailer, db::Db};
+use crate::server::{
+    auth::identity::Authenticator, clients::mailer::Mailer, db::Db,
+    services::summaries::SummaryEngine,
+};
 
 /// What every handler (and every server function, through context) can reach.
 #[derive(Clone)]
@@ -11,6 +14,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: Authenticator,
     pub mailer: Mailer,
+    pub summaries: SummaryEngine,
     pub web: Arc<WebSettings>,
 }
 

@@ -9,7 +9,6 @@
 //! YouTube or the model is working.
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -22,7 +21,10 @@ use super::{
     waiter::VideoWaiter,
 };
 use crate::{
-    domain::{KeyPoint, SummaryBody, SummaryView, UserId, VideoId},
+    domain::{
+        Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,
+        UserId, VideoId,
+    },
     error::AppError,
     server::{
         auth::identity::CurrentMember,
@@ -32,24 +34,6 @@ use crate::{
         summarizer::{Progress, Summarizer, TranscriptLine},
     },
 };
-
-/// Where a video stands for one org.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SummaryStatus {
-    Ready {
-        view: Box<SummaryView>,
-        from_cache: bool,
-    },
-    Working {
-        stage: String,
-        partial: Option<String>,
-    },
-    Failed {
-        message: String,
-    },
-    /// Not in this org's history and not being made for it.
-    NotRequested,
-}
 
 #[derive(Clone)]
 pub struct SummaryEngine {
@@ -81,6 +65,11 @@ impl SummaryEngine {
             waiter,
             settings: Arc::new(settings),
         }
+    }
+
+    /// Stops background listening (before the pool closes at shutdown).
+    pub fn stop(&self) {
+        self.waiter.stop();
     }
 
     pub fn limit(&self) -> i32 {
@@ -462,4 +451,103 @@ pub async fn quota_status(
     let status = quota::status(&mut tx, limit).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(status)
+}
+
+const PAGE_SIZE: i64 = 10;
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    video_id: String,
+    title: Option<String>,
+    created_at: chrono::DateTime<Utc>,
+    id: uuid::Uuid,
+    from_cache: bool,
+}
+
+impl SummaryEngine {
+    /// The dashboard: the O(1) quota counter, a page of history (keyset
+    /// pagination on (created_at, id), optional title filter) and spend.
+    pub async fn dashboard(
+        &self,
+        member: &CurrentMember,
+        filter: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Dashboard, AppError> {
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let status = quota::status(&mut tx, self.limit()).await?;
+        let cursor = cursor.and_then(parse_cursor);
+        let pattern = filter.map(str::trim).filter(|f| !f.is_empty()).map(|f| {
+            format!(
+                "%{}%",
+                f.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        let rows: Vec<HistoryRow> = sqlx::query_as(
+            "select video_id, title, created_at, id, from_cache from user_summaries
+             where org_id = $1
+               and ($2::text is null or title ilike $2)
+               and ($3::timestamptz is null or (created_at, id) < ($3, $4))
+             order by created_at desc, id desc
+             limit $5",
+        )
+        .bind(member.org.id.as_uuid())
+        .bind(pattern)
+        .bind(cursor.map(|c| c.0))
+        .bind(cursor.map(|c| c.1))
+        .bind(PAGE_SIZE + 1)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_error)?;
+        let (spend, saved): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "select sum(v.cost_micros) filter (where not s.from_cache)::bigint,
+                    sum(v.cost_micros) filter (where s.from_cache)::bigint
+             from user_summaries s join videos v on v.video_id = s.video_id
+             where s.org_id = $1 and s.created_at >= date_trunc('month', now() at time zone 'utc') at time zone 'utc'",
+        )
+        .bind(member.org.id.as_uuid())
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+
+        let more = rows.len() as i64 > PAGE_SIZE;
+        let rows: Vec<_> = rows.into_iter().take(PAGE_SIZE as usize).collect();
+        let next_cursor = more
+            .then(|| {
+                rows.last()
+                    .map(|row| format!("{}_{}", row.created_at.timestamp_micros(), row.id))
+            })
+            .flatten();
+        Ok(Dashboard {
+            quota: QuotaView {
+                used: status.used,
+                limit: status.limit,
+                resets_on: status.resets_at.format("%B %-d").to_string(),
+                resets_in_days: (status.resets_at - Utc::now()).num_days().max(0) + 1,
+            },
+            items: rows
+                .into_iter()
+                .map(|row| HistoryItem {
+                    video_id: row.video_id,
+                    title: row.title,
+                    requested_on: row.created_at.format("%Y-%m-%d").to_string(),
+                    from_cache: row.from_cache,
+                })
+                .collect(),
+            next_cursor,
+            spend_micros: spend.unwrap_or(0),
+            saved_micros: saved.unwrap_or(0),
+            built_in_summarizer: self.summarizer.built_in(),
+        })
+    }
+}
+
+fn parse_cursor(cursor: &str) -> Option<(chrono::DateTime<Utc>, uuid::Uuid)> {
+    let (micros, id) = cursor.split_once('_')?;
+    Some((
+        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
 }

@@ -10,6 +10,7 @@ use crate::server::db::Db;
 #[derive(Clone)]
 pub struct VideoWaiter {
     sender: broadcast::Sender<String>,
+    task: tokio::task::AbortHandle,
 }
 
 /// How often a waiter re-checks even without a notification.
@@ -23,20 +24,27 @@ impl VideoWaiter {
         let mut listener = db.listener().await?;
         listener.listen("video_ready").await?;
         let fan_out = sender.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 match listener.recv().await {
                     Ok(notification) => {
                         let _ = fan_out.send(notification.payload().to_owned());
                     }
+                    Err(sqlx::Error::PoolClosed) => return,
                     Err(error) => {
                         tracing::warn!(%error, "video_ready listener error; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
-        });
-        Ok(VideoWaiter { sender })
+        })
+        .abort_handle();
+        Ok(VideoWaiter { sender, task })
+    }
+
+    /// Ends the LISTEN connection; the pool cannot close while it is held.
+    pub fn stop(&self) {
+        self.task.abort();
     }
 
     /// Resolves when `video_id` is notified or the poll interval passes,
