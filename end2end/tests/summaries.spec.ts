@@ -51,6 +51,17 @@ test('paste a link, read the summary, share it through the cache, run out of quo
   await expect(second.getByTestId('failed')).toContainText('Nothing was charged', { timeout: 10_000 });
   await second.screenshot(shot('summaries-no-captions'));
 
+  // The member pastes the transcript instead: summarized for their org only.
+  await second.getByLabel('Transcript').fill(
+    '1\n00:00:01,000 --> 00:00:04,000\nWelcome to the quarterly planning review.\n\n' +
+      '2\n00:01:05,000 --> 00:01:09,000\nRevenue grew because the new onboarding flow converted better.\n\n' +
+      '3\n00:02:30,000 --> 00:02:34,000\nNext quarter we focus on retention and support response times.\n',
+  );
+  await second.getByRole('button', { name: 'Summarize my transcript' }).click();
+  await expect(second.getByTestId('freshness')).toContainText('only your organization sees it', { timeout: 10_000 });
+  await expect(second.getByTestId('key-points')).toContainText('onboarding');
+  await second.screenshot(shot('summaries-own-transcript'));
+
   // The first org uses up its quota; the next request is refused in words.
   for (let n = 1; n < freeLimit; n++) {
     await first.goto('/app');

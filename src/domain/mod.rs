@@ -8,6 +8,7 @@ pub mod password;
 pub mod plan;
 pub mod role;
 pub mod summary;
+pub mod transcript_file;
 pub mod video_id;
 
 pub use email::{Email, EmailError};

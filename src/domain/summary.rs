@@ -28,6 +28,10 @@ pub struct SummaryView {
     pub prompt_version: String,
     /// Made by the built-in extractive summarizer, not a language model.
     pub built_in: bool,
+    /// Made from a transcript a member pasted: the org's own content, never
+    /// in the shared cache.
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// Where a video stands for one org.

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use super::org_home::slug_param;
 use crate::{
-    components::{form::SubmitButton, load_error::LoadError},
+    components::{
+        form::{ErrorBanner, FormErrors, SubmitButton},
+        load_error::LoadError,
+    },
     domain::{SummaryStatus, SummaryView, VideoId, format_timestamp},
-    server_fns::summaries::{Summarize, get_summary_status},
+    server_fns::summaries::{Summarize, SummarizeTranscript, get_summary_status},
 };
 
 const POLL: Duration = Duration::from_millis(700);
@@ -40,7 +43,7 @@ pub fn SummaryPage() -> impl IntoView {
                     match status.await {
                         Ok(SummaryStatus::Ready { view, from_cache }) => view! { <Ready view=*view from_cache /> }.into_any(),
                         Ok(SummaryStatus::Working { stage, partial }) => view! { <Working stage partial /> }.into_any(),
-                        Ok(SummaryStatus::Failed { message }) => view! { <Failed message slug=slug() /> }.into_any(),
+                        Ok(SummaryStatus::Failed { message }) => view! { <Failed message slug=slug() video=video() /> }.into_any(),
                         Ok(SummaryStatus::NotRequested) => view! { <NotRequested slug=slug() video=video() /> }.into_any(),
                         Err(error) => view! { <LoadError error /> }.into_any(),
                     }
@@ -58,6 +61,7 @@ fn Ready(view: SummaryView, from_cache: bool) -> impl IntoView {
         .as_ref()
         .map(|v| v.watch_url(None))
         .unwrap_or_default();
+    let private = view.private;
     let model = if view.built_in {
         "Built-in extractive summarizer (offline): key sentences picked from the transcript"
             .to_owned()
@@ -82,7 +86,13 @@ fn Ready(view: SummaryView, from_cache: bool) -> impl IntoView {
                     </p>
                     <p class="flex flex-wrap gap-2 pt-1 text-xs">
                         <span class="rounded bg-slate-100 px-2 py-0.5 text-slate-700" data-testid="freshness">
-                            {if from_cache { "Served from cache" } else { "Freshly summarized" }}
+                            {if private {
+                                "From your pasted transcript: only your organization sees it"
+                            } else if from_cache {
+                                "Served from cache"
+                            } else {
+                                "Freshly summarized"
+                            }}
                         </span>
                         <span class="rounded bg-indigo-50 px-2 py-0.5 text-indigo-800" data-testid="model">{model}</span>
                     </p>
@@ -148,7 +158,9 @@ fn Working(stage: String, partial: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn Failed(message: String, slug: String) -> impl IntoView {
+fn Failed(message: String, slug: String, video: String) -> impl IntoView {
+    let paste = ServerAction::<SummarizeTranscript>::new();
+    let errors = FormErrors::of(paste);
     view! {
         <Title text="Couldn't summarize" />
         <section class="mt-6 space-y-3 rounded-2xl border border-rose-200 bg-rose-50 p-6" role="alert" data-testid="failed">
@@ -156,6 +168,24 @@ fn Failed(message: String, slug: String) -> impl IntoView {
             <p class="text-rose-800">{message}</p>
             <p class="text-sm text-rose-800">"Nothing was charged to your organization's quota."</p>
             <a href=format!("/o/{slug}") class="inline-block rounded-lg bg-white px-4 py-2 text-sm font-semibold text-rose-900 shadow-sm hover:bg-rose-100">"Back to your summaries"</a>
+        </section>
+        <section class="mt-6 space-y-3 rounded-2xl border border-slate-200 bg-white p-6 shadow-sm">
+            <h2 class="text-lg font-semibold">"Have the transcript? Paste it"</h2>
+            <p class="text-sm text-slate-600">
+                "Plain text, or the contents of a .srt or .vtt subtitle file. The summary stays in your organization: it is never shared with anyone else."
+            </p>
+            <ActionForm action=paste attr:class="space-y-3">
+                <input type="hidden" name="slug" value=slug />
+                <input type="hidden" name="video" value=video />
+                <label for="transcript" class="sr-only">"Transcript"</label>
+                <textarea id="transcript" name="transcript" rows="8" required=true
+                    aria-describedby="transcript-error"
+                    class="block w-full rounded-lg border border-slate-300 px-3 py-2 font-mono text-sm"
+                    placeholder="1\n00:00:01,000 --> 00:00:04,000\nHello and welcome…"></textarea>
+                <p id="transcript-error" class="text-sm text-rose-700" role="alert">{move || errors.field("transcript").get()}</p>
+                <ErrorBanner error=errors.general() />
+                <SubmitButton label="Summarize my transcript" pending=paste.pending() />
+            </ActionForm>
         </section>
     }
 }

@@ -61,3 +61,30 @@ pub async fn get_dashboard(
     .await;
     ctx.finish(result)
 }
+
+/// Summarizes a transcript the member pasted, for this org only.
+#[server(endpoint = "summaries/own-transcript")]
+pub async fn summarize_transcript(
+    slug: String,
+    video: String,
+    transcript: String,
+) -> Result<(), AppError> {
+    use crate::{
+        domain::{Permission, VideoId},
+        server::http::ctx::ctx,
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        member.require(Permission::Summarize)?;
+        let video = VideoId::try_from(video).map_err(|_| AppError::NotFound("video".into()))?;
+        ctx.state
+            .summaries
+            .summarize_own_transcript(&member, &video, &transcript)
+            .await?;
+        leptos_axum::redirect(&format!("/o/{slug}/v/{video}"));
+        Ok(())
+    }
+    .await;
+    ctx.finish(result)
+}

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     domain::{
         Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,
-        UserId, VideoId,
+        UserId, VideoId, transcript_file::parse_transcript,
     },
     error::AppError,
     server::{
@@ -85,6 +85,7 @@ impl SummaryEngine {
     /// failure is answered at once and charges nothing.
     #[tracing::instrument(skip(self, member), fields(org = %member.org.id, video = %video))]
     pub async fn request(&self, member: &CurrentMember, video: &VideoId) -> Result<(), AppError> {
+        self.settle_abandoned(member).await?;
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         if in_history(&mut tx, video).await? || has_open_reservation(&mut tx, video).await? {
             return Ok(());
@@ -114,6 +115,104 @@ impl SummaryEngine {
         Ok(())
     }
 
+    /// Summarizes a transcript a member pasted (YouTube had none, or blocks
+    /// us). It costs a unit like any summary and is stored for this org
+    /// only; the shared cache never sees it.
+    #[tracing::instrument(skip(self, member, text), fields(org = %member.org.id, video = %video))]
+    pub async fn summarize_own_transcript(
+        &self,
+        member: &CurrentMember,
+        video: &VideoId,
+        text: &str,
+    ) -> Result<(), AppError> {
+        let lines: Vec<TranscriptLine> = parse_transcript(text)
+            .map_err(|e| AppError::field("transcript", e.to_string()))?
+            .into_iter()
+            .map(|line| TranscriptLine {
+                start_ms: line.start_ms,
+                text: line.text,
+            })
+            .collect();
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let reservation =
+            match quota::reserve(&mut tx, member.org.user_id, video, self.limit()).await? {
+                Ok(reservation) => reservation,
+                Err(exhausted) => return Err(quota_exceeded(exhausted.0)),
+            };
+        tx.commit().await.map_err(db_error)?;
+
+        let summary = match self.summarizer.summarize("", &lines, &|_| {}).await {
+            Ok(summary) => summary,
+            Err(error) => {
+                tracing::warn!(%error, "summarizing a pasted transcript failed");
+                let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+                quota::refund(&mut tx, reservation).await?;
+                tx.commit().await.map_err(db_error)?;
+                return Err(AppError::Unavailable(
+                    "The AI service could not summarize this transcript. Nothing was charged; please try again later.".into(),
+                ));
+            }
+        };
+        let body = SummaryBody {
+            tldr: summary.tldr.clone(),
+            key_points: summary
+                .key_points
+                .iter()
+                .map(|p| KeyPoint {
+                    text: p.text.clone(),
+                    at_seconds: p.at_seconds,
+                })
+                .collect(),
+        };
+        let cost = cost_micros(
+            &self.settings.prices,
+            &summary.model,
+            summary.usage.prompt_tokens,
+            summary.usage.completion_tokens,
+        );
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        sqlx::query(
+            "insert into own_transcript_summaries (org_id, id, user_id, video_id, summary, model, prompt_version,
+                 built_in, prompt_tokens, completion_tokens, cost_micros)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             on conflict (org_id, video_id) do update set summary = excluded.summary, model = excluded.model,
+                 prompt_version = excluded.prompt_version, built_in = excluded.built_in, user_id = excluded.user_id,
+                 prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+                 cost_micros = excluded.cost_micros, created_at = now()",
+        )
+        .bind(member.org.id.as_uuid())
+        .bind(uuid::Uuid::new_v4())
+        .bind(member.org.user_id.as_uuid())
+        .bind(video.as_str())
+        .bind(serde_json::to_value(&body).map_err(AppError::internal)?)
+        .bind(&summary.model)
+        .bind(&summary.prompt_version)
+        .bind(summary.built_in)
+        .bind(summary.usage.prompt_tokens as i64)
+        .bind(summary.usage.completion_tokens as i64)
+        .bind(cost as i64)
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+        // The history lists it too. Its row in the shared table carries only
+        // the video id (no summary, nothing of ours) and stays claimable.
+        sqlx::query("insert into videos (video_id, status) values ($1, 'failed') on conflict (video_id) do nothing")
+            .bind(video.as_str())
+            .execute(tx.conn())
+            .await
+            .map_err(db_error)?;
+        record_history(
+            &mut tx,
+            member.org.user_id.as_uuid(),
+            video.as_str(),
+            Some("Your pasted transcript"),
+            false,
+        )
+        .await?;
+        quota::succeed(&mut tx, reservation).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
     /// Where `video` stands for the member's org (for the summary page).
     pub async fn status(
         &self,
@@ -121,6 +220,33 @@ impl SummaryEngine {
         video: &VideoId,
     ) -> Result<SummaryStatus, AppError> {
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let own: Option<(serde_json::Value, String, String, bool)> = sqlx::query_as(
+            "select summary, model, prompt_version, built_in from own_transcript_summaries
+             where org_id = $1 and video_id = $2",
+        )
+        .bind(member.org.id.as_uuid())
+        .bind(video.as_str())
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_error)?;
+        if let Some((summary, model, prompt_version, built_in)) = own {
+            let body: SummaryBody = serde_json::from_value(summary).map_err(AppError::internal)?;
+            return Ok(SummaryStatus::Ready {
+                view: Box::new(SummaryView {
+                    video_id: video.to_string(),
+                    title: Some("Your pasted transcript".into()),
+                    channel: None,
+                    duration_seconds: None,
+                    thumbnail_url: None,
+                    body,
+                    model,
+                    prompt_version,
+                    built_in,
+                    private: true,
+                }),
+                from_cache: false,
+            });
+        }
         let history: Option<bool> = sqlx::query_scalar(
             "select from_cache from user_summaries where org_id = $1 and video_id = $2",
         )
@@ -150,6 +276,49 @@ impl SummaryEngine {
         })
     }
 
+    /// Settles reservations whose request died with its process (a crash
+    /// between reserving and settling): the unit is spent if the video got
+    /// made, refunded otherwise. Runs inside the org's own transaction when
+    /// the org next asks for something, so it never reads across tenants.
+    /// A reservation counts as abandoned once it is older than the lease and
+    /// its video is settled or nobody holds a live lease on it.
+    async fn settle_abandoned(&self, member: &CurrentMember) -> Result<(), AppError> {
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let abandoned: Vec<AbandonedRow> = sqlx::query_as(
+            "select r.id, r.user_id, r.video_id, v.status, v.title
+             from usage_records r left join videos v on v.video_id = r.video_id
+             where r.org_id = $1 and r.status = 'reserved'
+               and r.created_at < now() - make_interval(secs => $2)
+               and (v.status is distinct from 'pending' or v.lease_expires_at <= now())",
+        )
+        .bind(member.org.id.as_uuid())
+        .bind(self.settings.lease.as_secs_f64())
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_error)?;
+        for AbandonedRow {
+            id,
+            user_id: user,
+            video_id: video,
+            status,
+            title,
+        } in abandoned
+        {
+            let reservation = Reservation {
+                org_id: member.org.id,
+                id,
+            };
+            if status.as_deref() == Some("ready") {
+                record_history(&mut tx, user, &video, title.as_deref(), false).await?;
+                quota::succeed(&mut tx, reservation).await?;
+            } else {
+                quota::refund(&mut tx, reservation).await?;
+            }
+            tracing::info!(%video, "settled an abandoned reservation");
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
     /// Makes or waits for the video, then spends or refunds the unit.
     async fn settle(
         &self,
@@ -162,19 +331,14 @@ impl SummaryEngine {
         let mut tx = self.db.tenant(scope).await.map_err(db_error)?;
         match outcome {
             Ok((view, from_cache)) => {
-                sqlx::query(
-                    "insert into user_summaries (org_id, id, user_id, video_id, title, from_cache)
-                     values ($1, $2, $3, $4, $5, $6) on conflict (org_id, video_id) do nothing",
+                record_history(
+                    &mut tx,
+                    user.as_uuid(),
+                    video.as_str(),
+                    view.title.as_deref(),
+                    from_cache,
                 )
-                .bind(scope.org_id.as_uuid())
-                .bind(uuid::Uuid::new_v4())
-                .bind(user.as_uuid())
-                .bind(video.as_str())
-                .bind(&view.title)
-                .bind(from_cache)
-                .execute(tx.conn())
-                .await
-                .map_err(db_error)?;
+                .await?;
                 quota::succeed(&mut tx, reservation).await?;
             }
             Err(message) => {
@@ -411,6 +575,29 @@ pub fn quota_exceeded(status: QuotaStatus) -> AppError {
     }
 }
 
+async fn record_history(
+    tx: &mut crate::server::db::TenantTx,
+    user: uuid::Uuid,
+    video: &str,
+    title: Option<&str>,
+    from_cache: bool,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "insert into user_summaries (org_id, id, user_id, video_id, title, from_cache)
+         values ($1, $2, $3, $4, $5, $6) on conflict (org_id, video_id) do nothing",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(uuid::Uuid::new_v4())
+    .bind(user)
+    .bind(video)
+    .bind(title)
+    .bind(from_cache)
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 async fn in_history(
     tx: &mut crate::server::db::TenantTx,
     video: &VideoId,
@@ -454,6 +641,15 @@ pub async fn quota_status(
 }
 
 const PAGE_SIZE: i64 = 10;
+
+#[derive(sqlx::FromRow)]
+struct AbandonedRow {
+    id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    video_id: String,
+    status: Option<String>,
+    title: Option<String>,
+}
 
 #[derive(sqlx::FromRow)]
 struct HistoryRow {

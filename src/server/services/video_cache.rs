@@ -130,6 +130,7 @@ fn state_of(video: &VideoId, row: Row) -> CacheState {
                 model: model.unwrap_or_default(),
                 prompt_version: prompt_version.unwrap_or_default(),
                 built_in: built_in.unwrap_or(false),
+                private: false,
             })),
             None => CacheState::Claimable,
         },
