@@ -24,9 +24,19 @@ pub fn SummaryPage() -> impl IntoView {
     let slug = slug_param();
     let params = use_params_map();
     let video = move || params.read().get("video").unwrap_or_default();
-    let tick = RwSignal::new(0u32);
+    let tick = RwSignal::new(0usize);
+    // The actions on this page redirect back to it; their versions make
+    // the status reload when they finish.
+    let paste = ServerAction::<SummarizeTranscript>::new();
+    let summarize = ServerAction::<Summarize>::new();
     let status = Resource::new(
-        move || (slug(), video(), tick.get()),
+        move || {
+            (
+                slug(),
+                video(),
+                tick.get() + paste.version().get() + summarize.version().get(),
+            )
+        },
         |(slug, video, _)| get_summary_status(slug, video),
     );
     // Keep polling while the summary is being made (browser only).
@@ -43,8 +53,8 @@ pub fn SummaryPage() -> impl IntoView {
                     match status.await {
                         Ok(SummaryStatus::Ready { view, from_cache }) => view! { <Ready view=*view from_cache /> }.into_any(),
                         Ok(SummaryStatus::Working { stage, partial }) => view! { <Working stage partial /> }.into_any(),
-                        Ok(SummaryStatus::Failed { message }) => view! { <Failed message slug=slug() video=video() /> }.into_any(),
-                        Ok(SummaryStatus::NotRequested) => view! { <NotRequested slug=slug() video=video() /> }.into_any(),
+                        Ok(SummaryStatus::Failed { message }) => view! { <Failed message slug=slug() video=video() paste /> }.into_any(),
+                        Ok(SummaryStatus::NotRequested) => view! { <NotRequested slug=slug() video=video() summarize /> }.into_any(),
                         Err(error) => view! { <LoadError error /> }.into_any(),
                     }
                 })}
@@ -158,8 +168,12 @@ fn Working(stage: String, partial: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn Failed(message: String, slug: String, video: String) -> impl IntoView {
-    let paste = ServerAction::<SummarizeTranscript>::new();
+fn Failed(
+    message: String,
+    slug: String,
+    video: String,
+    paste: ServerAction<SummarizeTranscript>,
+) -> impl IntoView {
     let errors = FormErrors::of(paste);
     view! {
         <Title text="Couldn't summarize" />
@@ -191,8 +205,7 @@ fn Failed(message: String, slug: String, video: String) -> impl IntoView {
 }
 
 #[component]
-fn NotRequested(slug: String, video: String) -> impl IntoView {
-    let summarize = ServerAction::<Summarize>::new();
+fn NotRequested(slug: String, video: String, summarize: ServerAction<Summarize>) -> impl IntoView {
     view! {
         <Title text="Not summarized yet" />
         <section class="mt-6 space-y-4 rounded-2xl border border-slate-200 bg-white p-6 shadow-sm">
