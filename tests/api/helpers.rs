@@ -501,3 +501,51 @@ pub async fn seed_org(db: &db::Db, slug: &str) -> (tldw::domain::OrgId, tldw::do
     tx.commit().await.unwrap();
     (org, user)
 }
+
+// ---- issue 4: more app processes on one database, with settings ----
+
+/// `spawn_instance` with extra settings (`TLDW_YOUTUBE_BASE_URL`,
+/// `OPENAI_BASE_URL`…); an extra named `DATABASE_MAX_CONNECTIONS` wins.
+pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
+    let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
+    let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let settings = Settings::from_lookup(|name| {
+        if let Some((_, value)) = extra.iter().find(|(k, _)| k == name) {
+            return Some(value.clone());
+        }
+        match name {
+            "PORT" => Some("0".into()),
+            "DATABASE_URL" => Some(secrecy::ExposeSecret::expose_secret(&app_url).to_owned()),
+            "DATABASE_MIGRATION_URL" => {
+                Some(secrecy::ExposeSecret::expose_secret(&owner_url).to_owned())
+            }
+            "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
+            _ => None,
+        }
+    })
+    .unwrap();
+    let app = Application::build(settings)
+        .await
+        .expect("the app did not build");
+    let address = app.url();
+    let (tx, rx) = oneshot::channel();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        db: TestDb {
+            name: db.name.clone(),
+        },
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}

@@ -35,7 +35,7 @@ use url::Url;
 // The fake OpenAI-compatible server.
 
 #[derive(Clone, Debug)]
-enum Reply {
+pub(crate) enum Reply {
     /// Stream this assistant message, a few characters per chunk.
     Content(String),
     /// Answer from the request itself: key points at the first, middle and
@@ -57,7 +57,7 @@ enum Reply {
     PlainJson(String),
 }
 
-struct Fake {
+pub(crate) struct Fake {
     calls: AtomicUsize,
     requests: Mutex<Vec<(HeaderMap, Value)>>,
     script: Mutex<VecDeque<Reply>>,
@@ -65,7 +65,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn new(script: impl IntoIterator<Item = Reply>, default: Reply) -> Arc<Fake> {
+    pub(crate) fn new(script: impl IntoIterator<Item = Reply>, default: Reply) -> Arc<Fake> {
         Arc::new(Fake {
             calls: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
@@ -74,7 +74,7 @@ impl Fake {
         })
     }
 
-    fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
 
@@ -87,7 +87,7 @@ impl Fake {
             .collect()
     }
 
-    async fn start(self: &Arc<Fake>) -> String {
+    pub(crate) async fn start(self: &Arc<Fake>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
@@ -163,7 +163,7 @@ async fn completions(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: By
 
 /// The real streaming format: a role chunk, content chunks, a chunk with
 /// `finish_reason`, the usage chunk (`choices: []`), then `[DONE]`.
-fn sse_body(content: &str) -> String {
+pub(crate) fn sse_body(content: &str) -> String {
     let chunk = |delta: Value, finish: Value| {
         json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1730000000,
                "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_fake",
@@ -456,7 +456,7 @@ async fn text_is_forwarded_while_the_stream_is_still_open() {
     assert_eq!(summary.key_points.len(), 2);
 }
 
-async fn read_request(socket: &mut tokio::net::TcpStream) {
+pub(crate) async fn read_request(socket: &mut tokio::net::TcpStream) {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -482,7 +482,7 @@ async fn read_request(socket: &mut tokio::net::TcpStream) {
     }
 }
 
-async fn write_chunk(socket: &mut tokio::net::TcpStream, data: &str) {
+pub(crate) async fn write_chunk(socket: &mut tokio::net::TcpStream, data: &str) {
     socket
         .write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes())
         .await

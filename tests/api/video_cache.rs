@@ -199,7 +199,9 @@ async fn permanent_failures_are_cached_for_their_ttl_and_transient_ones_are_not(
     );
     assert_eq!(
         video_cache::peek(&db, &video).await.unwrap(),
-        CacheState::Claimable
+        CacheState::Claimable {
+            last_error: Some("YouTube is blocking us.".into())
+        }
     );
     assert!(
         video_cache::claim(&db, &video, Duration::from_secs(60))

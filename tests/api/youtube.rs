@@ -30,13 +30,13 @@ use tokio::{
 use url::Url;
 
 /// The video the fixtures were recorded for.
-const VIDEO: &str = "GJLlxj_dtq8";
+pub(crate) const VIDEO: &str = "GJLlxj_dtq8";
 /// `INNERTUBE_API_KEY` in youtube.html.
-const API_KEY: &str = "AIzaSyAO_FJ2SlqU8Q4STEHLGCilw_Y9_11qcW8";
+pub(crate) const API_KEY: &str = "AIzaSyAO_FJ2SlqU8Q4STEHLGCilw_Y9_11qcW8";
 /// The `v` value of youtube_consent_page.html.
 const CONSENT_COOKIE: &str = "CONSENT=YES+cb.20210328-17-p0.de+FX+119";
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     let path = format!(
         "{}/../shared/fixtures/youtube/{name}",
         env!("CARGO_MANIFEST_DIR")

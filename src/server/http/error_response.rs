@@ -15,17 +15,25 @@ impl IntoResponse for AppError {
         let status =
             StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        if let AppError::Validation(fields) = &self {
-            body["fields"] = json!(fields);
+        match &self {
+            AppError::Validation(fields) => body["fields"] = json!(fields),
+            AppError::QuotaExceeded {
+                used,
+                limit,
+                resets_at,
+                ..
+            } => {
+                body["used"] = json!(used);
+                body["limit"] = json!(limit);
+                body["resets_at"] = json!(resets_at);
+            }
+            _ => {}
         }
         let mut response = (status, Json(body)).into_response();
-        if let AppError::RateLimited {
-            retry_after_seconds,
-        } = self
-        {
+        if let Some(seconds) = self.retry_after() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

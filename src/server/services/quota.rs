@@ -68,7 +68,13 @@ pub async fn reserve(
     .bind(video.as_str())
     .fetch_optional(tx.conn())
     .await
-    .map_err(db_error)?;
+    .map_err(|error| match super::unique_violation(&error).as_deref() {
+        // At most one open reservation per org and video.
+        Some("usage_records_open_video_idx") => {
+            AppError::Conflict("This video is already being summarized.".into())
+        }
+        _ => db_error(error),
+    })?;
     match reserved {
         Some(id) => Ok(Ok(Reservation { org_id: org, id })),
         None => Ok(Err(Exhausted(status(tx, limit).await?))),

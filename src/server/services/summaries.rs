@@ -98,9 +98,13 @@ impl SummaryEngine {
 
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let reservation =
-            match quota::reserve(&mut tx, member.org.user_id, video, self.limit()).await? {
-                Ok(reservation) => reservation,
-                Err(exhausted) => return Err(quota_exceeded(exhausted.0)),
+            match quota::reserve(&mut tx, member.org.user_id, video, self.limit()).await {
+                Ok(Ok(reservation)) => reservation,
+                Ok(Err(exhausted)) => return Err(quota_exceeded(exhausted.0)),
+                // Someone in the org reserved it a moment ago (one open
+                // reservation per org and video): join that request, for free.
+                Err(AppError::Conflict(_)) => return Ok(()),
+                Err(error) => return Err(error),
             };
         tx.commit().await.map_err(db_error)?;
 
@@ -219,6 +223,7 @@ impl SummaryEngine {
         member: &CurrentMember,
         video: &VideoId,
     ) -> Result<SummaryStatus, AppError> {
+        self.settle_abandoned(member).await?;
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let own: Option<(serde_json::Value, String, String, bool)> = sqlx::query_as(
             "select summary, model, prompt_version, built_in from own_transcript_summaries
@@ -263,6 +268,14 @@ impl SummaryEngine {
                 SummaryStatus::Ready { view, from_cache }
             }
             (None, CacheState::Failed { message }) => SummaryStatus::Failed { message },
+            // The last attempt failed for a passing reason; say so, and let
+            // the member try again.
+            (
+                None,
+                CacheState::Claimable {
+                    last_error: Some(message),
+                },
+            ) if !open => SummaryStatus::Failed { message },
             (None, _) if !open => SummaryStatus::NotRequested,
             (_, CacheState::Working { stage, partial }) => SummaryStatus::Working {
                 stage: stage.unwrap_or_else(|| "fetching_transcript".into()),
@@ -309,8 +322,7 @@ impl SummaryEngine {
                 id,
             };
             if status.as_deref() == Some("ready") {
-                record_history(&mut tx, user, &video, title.as_deref(), false).await?;
-                quota::succeed(&mut tx, reservation).await?;
+                settle_success(&mut tx, reservation, user, &video, title.as_deref(), false).await?;
             } else {
                 quota::refund(&mut tx, reservation).await?;
             }
@@ -331,15 +343,15 @@ impl SummaryEngine {
         let mut tx = self.db.tenant(scope).await.map_err(db_error)?;
         match outcome {
             Ok((view, from_cache)) => {
-                record_history(
+                settle_success(
                     &mut tx,
+                    reservation,
                     user.as_uuid(),
                     video.as_str(),
                     view.title.as_deref(),
                     from_cache,
                 )
                 .await?;
-                quota::succeed(&mut tx, reservation).await?;
             }
             Err(message) => {
                 tracing::info!(%message, "summary failed; refunding");
@@ -375,7 +387,7 @@ impl SummaryEngine {
                         self.waiter.nudge(&mut notifications, video.as_str()).await;
                     }
                     // A transient failure or an expired lease: claim again.
-                    CacheState::Claimable | CacheState::Missing => {}
+                    CacheState::Claimable { .. } | CacheState::Missing => {}
                 },
             }
         }
@@ -581,8 +593,8 @@ async fn record_history(
     video: &str,
     title: Option<&str>,
     from_cache: bool,
-) -> Result<(), AppError> {
-    sqlx::query(
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
         "insert into user_summaries (org_id, id, user_id, video_id, title, from_cache)
          values ($1, $2, $3, $4, $5, $6) on conflict (org_id, video_id) do nothing",
     )
@@ -595,6 +607,24 @@ async fn record_history(
     .execute(tx.conn())
     .await
     .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Spends the unit if this request put the video into the org's history;
+/// if it was already there (a concurrent request won), it was free.
+async fn settle_success(
+    tx: &mut crate::server::db::TenantTx,
+    reservation: Reservation,
+    user: uuid::Uuid,
+    video: &str,
+    title: Option<&str>,
+    from_cache: bool,
+) -> Result<(), AppError> {
+    if record_history(tx, user, video, title, from_cache).await? {
+        quota::succeed(tx, reservation).await?;
+    } else {
+        quota::refund(tx, reservation).await?;
+    }
     Ok(())
 }
 

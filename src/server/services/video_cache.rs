@@ -34,7 +34,10 @@ pub enum CacheState {
         message: String,
     },
     /// Failed transiently, or the lease expired: free to claim again.
-    Claimable,
+    /// `last_error` says why the last attempt failed, if it did.
+    Claimable {
+        last_error: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,13 +135,16 @@ fn state_of(video: &VideoId, row: Row) -> CacheState {
                 built_in: built_in.unwrap_or(false),
                 private: false,
             })),
-            None => CacheState::Claimable,
+            None => CacheState::Claimable { last_error: None },
         },
         "pending" if lease_live => CacheState::Working { stage, partial },
         "failed" if permanent && ttl_live => CacheState::Failed {
             message: failure.unwrap_or_default(),
         },
-        _ => CacheState::Claimable,
+        "failed" => CacheState::Claimable {
+            last_error: failure,
+        },
+        _ => CacheState::Claimable { last_error: None },
     }
 }
 
