@@ -9,3 +9,4 @@ pub mod services;
 pub mod startup;
 pub mod summarizer;
 pub mod telemetry;
+pub mod webhooks;

@@ -1,0 +1,3 @@
+//! Incoming webhooks.
+
+pub mod signature;
