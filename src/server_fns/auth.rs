@@ -19,11 +19,7 @@ pub async fn sign_up(
 ) -> Result<(), AppError> {
     use crate::{
         domain::{Email, NewPassword},
-        server::{
-            auth::{rate_limit, session},
-            http::ctx::{ctx, safe_next},
-            services::accounts,
-        },
+        server::{auth::rate_limit, http::ctx::ctx, services::accounts},
     };
     let ctx = ctx()?;
     let result = async {
@@ -43,12 +39,7 @@ pub async fn sign_up(
         let password = NewPassword::parse(&password, email.as_str())
             .map_err(|e| AppError::field("password", e.to_string()))?;
         let (account, org) = accounts::sign_up(db, &email, password).await?;
-        let token = session::create(db, account, Some(org), ctx.user_agent())
-            .await
-            .map_err(AppError::internal)?;
-        ctx.set_cookie(session::cookie(token, ctx.secure_cookies()));
-        leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/app".into()));
-        Ok(())
+        ctx.start_session(account, Some(org), next).await
     }
     .await;
     ctx.finish(result)
@@ -60,11 +51,7 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{
-        auth::{rate_limit, session},
-        http::ctx::{ctx, safe_next},
-        services::accounts,
-    };
+    use crate::server::{auth::rate_limit, http::ctx::ctx, services::accounts};
     let ctx = ctx()?;
     let result = async {
         if !ctx.state.auth.is_builtin() {
@@ -87,12 +74,7 @@ pub async fn sign_in(
         )
         .await?;
         let account = accounts::check_credentials(db, &email, password).await?;
-        let token = session::create(db, account, None, ctx.user_agent())
-            .await
-            .map_err(AppError::internal)?;
-        ctx.set_cookie(session::cookie(token, ctx.secure_cookies()));
-        leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/app".into()));
-        Ok(())
+        ctx.start_session(account, None, next).await
     }
     .await;
     ctx.finish(result)

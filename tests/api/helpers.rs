@@ -168,46 +168,13 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let db = TestDb::new().await;
-    let instance = spawn_instance(&db).await;
-    TestApp { db, ..instance }
+    spawn_app_with(&[]).await
 }
 
 /// Another app process's worth of server on an existing database (the
 /// returned app's `db` field names that same database).
 pub async fn spawn_instance(db: &TestDb) -> TestApp {
-    let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
-    let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
-    let settings = Settings::from_lookup(|name| match name {
-        "PORT" => Some("0".into()),
-        "DATABASE_URL" => Some(secrecy::ExposeSecret::expose_secret(&app_url).to_owned()),
-        "DATABASE_MIGRATION_URL" => {
-            Some(secrecy::ExposeSecret::expose_secret(&owner_url).to_owned())
-        }
-        "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
-        _ => None,
-    })
-    .unwrap();
-    let app = Application::build(settings)
-        .await
-        .expect("the app did not build");
-    let address = app.url();
-    let (tx, rx) = oneshot::channel();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = rx.await;
-    }));
-    TestApp {
-        address,
-        db: TestDb {
-            name: db.name.clone(),
-        },
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        shutdown: Some(tx),
-        server: Some(server),
-    }
+    spawn_instance_with(db, &[]).await
 }
 
 impl TestApp {
@@ -236,43 +203,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// `spawn_app`, with extra settings (`CLERK_ISSUER`, `TLDW_TRUSTED_PROXIES`…).
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let db = TestDb::new().await;
-    let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
-    let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let settings = Settings::from_lookup(|name| match name {
-        "PORT" => Some("0".into()),
-        "DATABASE_URL" => Some(secrecy::ExposeSecret::expose_secret(&app_url).to_owned()),
-        "DATABASE_MIGRATION_URL" => {
-            Some(secrecy::ExposeSecret::expose_secret(&owner_url).to_owned())
-        }
-        "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
-        _ => extra
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone()),
-    })
-    .unwrap();
-    let app = Application::build(settings)
-        .await
-        .expect("the app did not build");
-    let address = app.url();
-    let (tx, rx) = oneshot::channel();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = rx.await;
-    }));
-    TestApp {
-        address,
-        db,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        shutdown: Some(tx),
-        server: Some(server),
-    }
+    let instance = spawn_instance_with(&db, extra).await;
+    TestApp { db, ..instance }
 }
 
 /// A server function's answer, read whole.

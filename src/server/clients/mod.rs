@@ -1,4 +1,5 @@
 //! Clients for services outside the process.
 
+pub mod dodo;
 pub mod mailer;
 pub mod youtube;

@@ -16,6 +16,7 @@ use crate::{
     server::auth::{
         client_ip::client_ip,
         identity::{self, CurrentAccount, CurrentMember, SessionHandle},
+        session,
     },
 };
 
@@ -95,6 +96,22 @@ impl Ctx {
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
+    }
+
+    /// Signs `account` in: a new session, its cookie, and a redirect to
+    /// `next` (a local path) or the app.
+    pub async fn start_session(
+        &self,
+        account: crate::domain::AccountId,
+        active_org: Option<crate::domain::OrgId>,
+        next: Option<String>,
+    ) -> Result<(), AppError> {
+        let token = session::create(&self.state.db, account, active_org, self.user_agent())
+            .await
+            .map_err(AppError::internal)?;
+        self.set_cookie(session::cookie(token, self.secure_cookies()));
+        leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/app".into()));
+        Ok(())
     }
 
     pub fn set_cookie(&self, cookie: String) {
