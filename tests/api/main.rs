@@ -5,6 +5,7 @@ mod accounts;
 mod clerk;
 mod clerk_mode;
 mod csrf;
+mod dodo;
 mod embedded;
 mod health;
 mod helpers;
