@@ -1,5 +1,5 @@
 // A stand-in for YouTube, for end-to-end tests: it answers the innertube
-// flow with the real captured responses in ../shared/fixtures/youtube, for
+// flow with the real captured responses in tests/fixtures/youtube, for
 // any video id. Ids starting with "noCap" have no captions.
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const port = Number(process.env.FAKE_YOUTUBE_PORT ?? 3103);
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'fixtures', 'youtube');
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'fixtures', 'youtube');
 const fixture = (name) => readFileSync(join(fixtures, name), 'utf8');
 
 createServer((req, res) => {

@@ -1,5 +1,5 @@
 //! The YouTube client against a fake YouTube on 127.0.0.1 that serves the
-//! real captured responses in ../shared/fixtures/youtube. Each test sets the
+//! real captured responses in tests/fixtures/youtube. Each test sets the
 //! fake's knobs (which player JSON, consent wall, 429, slow, failing,
 //! oversized) and reads its call counters.
 
@@ -38,7 +38,7 @@ const CONSENT_COOKIE: &str = "CONSENT=YES+cb.20210328-17-p0.de+FX+119";
 
 pub(crate) fn fixture(name: &str) -> String {
     let path = format!(
-        "{}/../shared/fixtures/youtube/{name}",
+        "{}/tests/fixtures/youtube/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {path}: {error}"))
