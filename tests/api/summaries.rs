@@ -612,7 +612,13 @@ async fn a_crashed_claimants_lease_expires_and_the_work_is_taken_over() {
     ));
     assert_eq!(crash.llm.calls(), 2);
     assert_eq!(dashboard(app, b).await.quota.used, 1);
-    assert_eq!(dashboard(app, c).await.quota.used, 1);
+    let c_used = dashboard(app, c).await.quota.used;
+    assert_eq!(
+        c_used,
+        1,
+        "org C's ledger: {:?}",
+        ledger(&crash.db, c.org).await
+    );
 
     // What became of the crashed request's unit (reported, not asserted:
     // nothing is left to settle it).

@@ -294,7 +294,8 @@ impl SummaryEngine {
     /// made, refunded otherwise. Runs inside the org's own transaction when
     /// the org next asks for something, so it never reads across tenants.
     /// A reservation counts as abandoned once it is older than the lease and
-    /// its video is settled or nobody holds a live lease on it.
+    /// its video is settled, or its lease ran out a whole lease ago (a live
+    /// waiter would have taken it over within a poll interval).
     async fn settle_abandoned(&self, member: &CurrentMember) -> Result<(), AppError> {
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let abandoned: Vec<AbandonedRow> = sqlx::query_as(
@@ -302,7 +303,11 @@ impl SummaryEngine {
              from usage_records r left join videos v on v.video_id = r.video_id
              where r.org_id = $1 and r.status = 'reserved'
                and r.created_at < now() - make_interval(secs => $2)
-               and (v.status is distinct from 'pending' or v.lease_expires_at <= now())",
+               and (v.video_id is null
+                    or v.status <> 'pending'
+                    -- Nobody took the expired lease over for a whole lease
+                    -- period: every request waiting on it is gone too.
+                    or v.lease_expires_at <= now() - make_interval(secs => $2))",
         )
         .bind(member.org.id.as_uuid())
         .bind(self.settings.lease.as_secs_f64())
