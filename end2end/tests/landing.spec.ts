@@ -58,6 +58,7 @@ test('unknown pages get a 404 page with a way back', async ({ page }) => {
   const response = await page.goto('/no/such/page');
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText("We couldn't find that page.");
+  await page.screenshot(shot('not-found'));
   await page.getByRole('link', { name: 'Back to the start' }).click();
   await expect(page).toHaveURL(/\/$/);
 });
