@@ -196,7 +196,14 @@ impl Application {
         };
         tracing::info!("HTTP server stopped; closing the database");
         summaries.stop();
-        db.close().await;
+        // Closing waits for every connection to come back; a stuck one must
+        // not keep the process (and the embedded database) up past 10 s.
+        if tokio::time::timeout(Duration::from_secs(2), db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy after 2 s; closing anyway");
+        }
         if let Some(pg) = embedded {
             tokio::task::spawn_blocking(move || pg.stop())
                 .await

@@ -76,10 +76,6 @@ impl SummaryEngine {
         self.settings.free_monthly_limit
     }
 
-    pub fn summarizer_is_built_in(&self) -> bool {
-        self.summarizer.built_in()
-    }
-
     /// Starts (or joins) making `video` for the member's org. Reopening a
     /// video already in the org's history is free; a cached permanent
     /// failure is answered at once and charges nothing.
@@ -87,7 +83,7 @@ impl SummaryEngine {
     pub async fn request(&self, member: &CurrentMember, video: &VideoId) -> Result<(), AppError> {
         self.settle_abandoned(member).await?;
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        if in_history(&mut tx, video).await? || has_open_reservation(&mut tx, video).await? {
+        if already_requested(&mut tx, video).await? {
             return Ok(());
         }
         tx.commit().await.map_err(db_error)?;
@@ -633,12 +629,15 @@ async fn settle_success(
     Ok(())
 }
 
-async fn in_history(
+/// In the org's history already, or being settled for it right now: either
+/// way asking again costs nothing. One round trip on the request path.
+async fn already_requested(
     tx: &mut crate::server::db::TenantTx,
     video: &VideoId,
 ) -> Result<bool, AppError> {
     sqlx::query_scalar(
-        "select exists (select from user_summaries where org_id = $1 and video_id = $2)",
+        "select exists (select from user_summaries where org_id = $1 and video_id = $2)
+             or exists (select from usage_records where org_id = $1 and video_id = $2 and status = 'reserved')",
     )
     .bind(tx.org_id().as_uuid())
     .bind(video.as_str())
@@ -661,18 +660,6 @@ async fn has_open_reservation(
     .fetch_one(tx.conn())
     .await
     .map_err(db_error)
-}
-
-/// For the dashboard meter.
-pub async fn quota_status(
-    db: &Db,
-    member: &CurrentMember,
-    limit: i32,
-) -> Result<QuotaStatus, AppError> {
-    let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
-    let status = quota::status(&mut tx, limit).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(status)
 }
 
 const PAGE_SIZE: i64 = 10;

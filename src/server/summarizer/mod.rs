@@ -145,15 +145,8 @@ pub fn from_settings(settings: Option<OpenAiSettings>) -> anyhow::Result<Arc<dyn
     })
 }
 
-/// `h:mm:ss` or `m:ss`, as shown next to key points.
-pub fn format_timestamp(seconds: u32) -> String {
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
-}
+/// Shared with the pages, so notes and links read the same.
+pub use crate::domain::format_timestamp;
 
 /// Caption noise that carries no meaning: `[Music]`, `(applause)`, `♪`, `>>`.
 pub(crate) fn clean_caption(text: &str) -> String {
@@ -190,13 +183,6 @@ pub(crate) fn clean_caption(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_format_like_youtube() {
-        assert_eq!(format_timestamp(0), "0:00");
-        assert_eq!(format_timestamp(65), "1:05");
-        assert_eq!(format_timestamp(3723), "1:02:03");
-    }
 
     #[test]
     fn caption_noise_is_removed() {
