@@ -16,7 +16,7 @@ pub use ids::{AccountId, InvitationId, OrgId, UserId};
 pub use membership::{InvitationPreview, InvitationView, MemberView, OrgPage, OrgSummary, Viewer};
 pub use org_name::OrgName;
 pub use password::{NewPassword, PasswordError};
-pub use plan::{Plan, PlanId};
+pub use plan::{Plan, PlanCatalog, PlanId};
 pub use role::{OrgRole, Permission};
 pub use summary::{
     Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanId {
     Free,
@@ -43,46 +43,44 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The built-in catalogue, used until billing configuration overrides it.
+    /// A plan with its words: the first feature always states the limit, so
+    /// a configured limit can never disagree with the pricing table.
+    pub fn new(id: PlanId, monthly_summaries: u32, monthly_price_cents: u32) -> Plan {
+        let (name, tagline, extras): (&str, &str, [&str; 2]) = match id {
+            PlanId::Free => (
+                "Free",
+                "Try tldw with your team",
+                ["Shared summary cache", "Unlimited members"],
+            ),
+            PlanId::Pro => (
+                "Pro",
+                "For people who learn from video every day",
+                ["Timestamped key points", "Paste your own transcripts"],
+            ),
+            PlanId::Team => (
+                "Team",
+                "For teams that share what they watch",
+                ["Roles and invitations", "Priority summarization"],
+            ),
+        };
+        let mut features = vec![format!(
+            "{} summaries a month",
+            group_thousands(monthly_summaries)
+        )];
+        features.extend(extras.iter().map(|s| (*s).to_owned()));
+        Plan {
+            id,
+            name: name.into(),
+            tagline: tagline.into(),
+            monthly_summaries,
+            monthly_price_cents,
+            features,
+        }
+    }
+
+    /// The built-in catalogue, used where configuration does not say otherwise.
     pub fn defaults() -> Vec<Plan> {
-        vec![
-            Plan {
-                id: PlanId::Free,
-                name: "Free".into(),
-                tagline: "Try tldw with your team".into(),
-                monthly_summaries: 10,
-                monthly_price_cents: 0,
-                features: vec![
-                    "10 summaries a month".into(),
-                    "Shared summary cache".into(),
-                    "Unlimited members".into(),
-                ],
-            },
-            Plan {
-                id: PlanId::Pro,
-                name: "Pro".into(),
-                tagline: "For people who learn from video every day".into(),
-                monthly_summaries: 200,
-                monthly_price_cents: 1200,
-                features: vec![
-                    "200 summaries a month".into(),
-                    "Timestamped key points".into(),
-                    "Paste your own transcripts".into(),
-                ],
-            },
-            Plan {
-                id: PlanId::Team,
-                name: "Team".into(),
-                tagline: "For teams that share what they watch".into(),
-                monthly_summaries: 1000,
-                monthly_price_cents: 4900,
-                features: vec![
-                    "1,000 summaries a month".into(),
-                    "Roles and invitations".into(),
-                    "Priority summarization".into(),
-                ],
-            },
-        ]
+        PlanCatalog::default().plans().to_vec()
     }
 
     /// "$12" or "$0": whole dollars when there are no cents.
@@ -92,6 +90,65 @@ impl Plan {
             0 => format!("${dollars}"),
             cents => format!("${dollars}.{cents:02}"),
         }
+    }
+
+    pub fn is_paid(&self) -> bool {
+        self.id != PlanId::Free
+    }
+}
+
+/// "1,000" for 1000.
+fn group_thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every plan exactly once, in `PlanId::ALL` order: the one source the
+/// pricing table, the billing page and the quota read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCatalog(Vec<Plan>);
+
+impl Default for PlanCatalog {
+    fn default() -> Self {
+        PlanCatalog(vec![
+            Plan::new(PlanId::Free, 10, 0),
+            Plan::new(PlanId::Pro, 200, 1200),
+            Plan::new(PlanId::Team, 1000, 4900),
+        ])
+    }
+}
+
+impl PlanCatalog {
+    /// Replaces one plan's limit and price (configuration).
+    pub fn with(mut self, id: PlanId, monthly_summaries: u32, monthly_price_cents: u32) -> Self {
+        let plan = Plan::new(id, monthly_summaries, monthly_price_cents);
+        if let Some(slot) = self.0.iter_mut().find(|p| p.id == id) {
+            *slot = plan;
+        }
+        self
+    }
+
+    pub fn plans(&self) -> &[Plan] {
+        &self.0
+    }
+
+    pub fn get(&self, id: PlanId) -> &Plan {
+        self.0
+            .iter()
+            .find(|p| p.id == id)
+            .expect("a catalog holds every plan")
+    }
+
+    /// The plan's limit as the database counts it.
+    pub fn limit(&self, id: PlanId) -> i32 {
+        i32::try_from(self.get(id).monthly_summaries).unwrap_or(i32::MAX)
     }
 }
 
@@ -109,6 +166,20 @@ mod tests {
     fn parses_plan_names_case_insensitively() {
         assert_eq!(PlanId::parse(" Pro "), Some(PlanId::Pro));
         assert_eq!(PlanId::parse("enterprise"), None);
+    }
+
+    #[test]
+    fn catalog_overrides_keep_the_limit_in_the_words() {
+        let catalog = PlanCatalog::default().with(PlanId::Pro, 2500, 1999);
+        let pro = catalog.get(PlanId::Pro);
+        assert_eq!(pro.features[0], "2,500 summaries a month");
+        assert_eq!(catalog.limit(PlanId::Pro), 2500);
+        assert_eq!(
+            catalog.get(PlanId::Team).features[0],
+            "1,000 summaries a month"
+        );
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
     }
 
     #[test]

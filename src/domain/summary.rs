@@ -56,6 +56,7 @@ pub enum SummaryStatus {
 /// The quota meter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaView {
+    pub plan: super::PlanId,
     pub used: i32,
     pub limit: i32,
     pub resets_on: String,

@@ -123,6 +123,7 @@ impl Application {
             summarizer::from_settings(settings.summaries.openai.clone())?,
             VideoWaiter::start(&db).await?,
             settings.summaries.clone(),
+            settings.billing.plans.clone(),
         );
         let router = router(AppState {
             leptos_options,

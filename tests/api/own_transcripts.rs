@@ -20,13 +20,14 @@ use crate::helpers::{TestDb, seed_org};
 
 /// The engine as the app builds it, with the built-in summarizer.
 async fn engine(db: &tldw::server::db::Db) -> SummaryEngine {
-    let settings = Settings::from_lookup(|_| None).unwrap().summaries;
+    let settings = Settings::from_lookup(|_| None).unwrap();
     SummaryEngine::new(
         db.clone(),
-        YouTubeClient::new(settings.youtube.clone()).unwrap(),
+        YouTubeClient::new(settings.summaries.youtube.clone()).unwrap(),
         summarizer::from_settings(None).unwrap(),
         VideoWaiter::start(db).await.unwrap(),
-        settings,
+        settings.summaries,
+        settings.billing.plans,
     )
 }
 

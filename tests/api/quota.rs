@@ -1,7 +1,7 @@
 //! Quotas are exact under concurrency (DESIGN.md invariant 3).
 
 use tldw::{
-    domain::{OrgId, UserId, VideoId},
+    domain::{OrgId, PlanCatalog, PlanId, UserId, VideoId},
     server::{
         db::{Db, TenantScope},
         services::quota::{self, Reservation},
@@ -14,9 +14,14 @@ fn video(n: usize) -> VideoId {
     VideoId::parse(&format!("vid{n:08}")).unwrap()
 }
 
+/// The default catalog with the Free plan's limit set to `limit`.
+pub fn free_limit(limit: i32) -> PlanCatalog {
+    PlanCatalog::default().with(PlanId::Free, limit as u32, 0)
+}
+
 async fn reserve(db: &Db, org: OrgId, user: UserId, n: usize, limit: i32) -> Option<Reservation> {
     let mut tx = db.tenant(TenantScope::member(org, user)).await.unwrap();
-    let outcome = quota::reserve(&mut tx, user, &video(n), limit)
+    let outcome = quota::reserve(&mut tx, user, &video(n), &free_limit(limit))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -25,7 +30,7 @@ async fn reserve(db: &Db, org: OrgId, user: UserId, n: usize, limit: i32) -> Opt
 
 async fn counter_and_ledger(db: &Db, org: OrgId) -> (i32, i64) {
     let mut tx = db.tenant(TenantScope::org(org)).await.unwrap();
-    let used = quota::status(&mut tx, 10).await.unwrap().used;
+    let used = quota::status(&mut tx, &free_limit(10)).await.unwrap().used;
     let ledger: i64 =
         sqlx::query_scalar("select count(*) from usage_records where status <> 'refunded'")
             .fetch_one(tx.conn())
@@ -68,7 +73,7 @@ async fn exhaustion_reports_usage_limit_and_the_next_period() {
         assert!(reserve(&db, org, user, n, 3).await.is_some());
     }
     let mut tx = db.tenant(TenantScope::member(org, user)).await.unwrap();
-    let exhausted = quota::reserve(&mut tx, user, &video(99), 3)
+    let exhausted = quota::reserve(&mut tx, user, &video(99), &free_limit(3))
         .await
         .unwrap()
         .unwrap_err();

@@ -26,10 +26,23 @@ const SHARED_TABLES: &[(&str, &str)] = &[
         "rate_limits",
         "attempt counters keyed by client address or email",
     ),
+    (
+        "webhook_events",
+        "Dodo's webhook ledger: an event is recorded before (or without) knowing its org; tenant-facing code reads billing_events instead",
+    ),
 ];
 /// SECURITY DEFINER functions that may read across tenants, and why.
-const DEFINER_FUNCTIONS: &[(&str, &str)] =
-    &[("account_orgs", "the org switcher: the orgs of one account")];
+const DEFINER_FUNCTIONS: &[(&str, &str)] = &[
+    ("account_orgs", "the org switcher: the orgs of one account"),
+    (
+        "billing_org_for",
+        "a Dodo event's org, from the subscription, checkout or customer ids we stored",
+    ),
+    (
+        "org_id_by_slug",
+        "`tldw plan set --org <slug>`; executable by the owner role only, not the app",
+    ),
+];
 /// The tenant root: its own `id` is the tenant key.
 const TENANT_ROOT: &str = "orgs";
 const TENANT_EXPR: &str = "current_setting('app.org_id'";

@@ -5,7 +5,10 @@
 //! serializes concurrent reservations, so the count can never pass the
 //! limit. A failed summary refunds its unit through a status transition on
 //! its ledger row, which can happen only once. The database clock decides
-//! the period (a calendar month in UTC until billing sets one).
+//! the period and the plan: `org_entitlement` (a SQL function, see the
+//! billing migration) answers "which plan, which period" from the org's
+//! subscription row, and the plan's limit comes from the configured catalog,
+//! passed in as JSON so that reserving stays one statement.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +16,7 @@ use uuid::Uuid;
 
 use super::db_error;
 use crate::{
-    domain::{OrgId, UserId, VideoId},
+    domain::{OrgId, PlanCatalog, PlanId, UserId, VideoId},
     error::AppError,
     server::db::TenantTx,
 };
@@ -21,6 +24,8 @@ use crate::{
 /// What the dashboard meter shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaStatus {
+    pub plan: PlanId,
+    pub period_start: DateTime<Utc>,
     pub used: i32,
     pub limit: i32,
     pub resets_at: DateTime<Utc>,
@@ -37,32 +42,44 @@ pub struct Reservation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exhausted(pub QuotaStatus);
 
-const PERIOD_SQL: &str = "date_trunc('month', now() at time zone 'utc') at time zone 'utc'";
+/// `{"free": 10, "pro": 200, …}`: the limits, for SQL.
+fn limits_json(plans: &PlanCatalog) -> serde_json::Value {
+    plans
+        .plans()
+        .iter()
+        .map(|plan| (plan.id.as_str().to_owned(), plans.limit(plan.id).into()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
 
 /// Reserves one unit for `user` and `video` in the current period.
-#[tracing::instrument(skip(tx), fields(org = %tx.org_id(), video = %video))]
+#[tracing::instrument(skip(tx, plans), fields(org = %tx.org_id(), video = %video))]
 pub async fn reserve(
     tx: &mut TenantTx,
     user: UserId,
     video: &VideoId,
-    limit: i32,
+    plans: &PlanCatalog,
 ) -> Result<Result<Reservation, Exhausted>, AppError> {
     let org = tx.org_id();
     let id = Uuid::new_v4();
-    let reserved: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "with counter as (
+    let reserved: Option<Uuid> = sqlx::query_scalar(
+        "with entitlement as (
+             select e.period_start, e.period_end, coalesce(($2::jsonb ->> e.plan)::int, 0) as max_used
+             from org_entitlement($1) e
+         ),
+         counter as (
              insert into usage_counters as c (org_id, period_start, period_end, used)
-             select $1, {PERIOD_SQL}, {PERIOD_SQL} + interval '1 month', 1 where $2 > 0
+             select $1, period_start, period_end, 1 from entitlement where max_used > 0
              on conflict (org_id, period_start) do update set used = c.used + 1
-                 where c.used < $2
+                 where c.used < (select max_used from entitlement)
              returning c.period_start
          )
          insert into usage_records (org_id, id, user_id, video_id, period_start)
          select $1, $3, $4, $5, period_start from counter
-         returning id"
-    )))
+         returning id",
+    )
     .bind(org.as_uuid())
-    .bind(limit)
+    .bind(limits_json(plans))
     .bind(id)
     .bind(user.as_uuid())
     .bind(video.as_str())
@@ -77,24 +94,31 @@ pub async fn reserve(
     })?;
     match reserved {
         Some(id) => Ok(Ok(Reservation { org_id: org, id })),
-        None => Ok(Err(Exhausted(status(tx, limit).await?))),
+        None => Ok(Err(Exhausted(status(tx, plans).await?))),
     }
 }
 
-/// The counter for the current period: one row read by primary key.
-pub async fn status(tx: &mut TenantTx, limit: i32) -> Result<QuotaStatus, AppError> {
-    let (used, resets_at): (Option<i32>, DateTime<Utc>) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select (select used from usage_counters where org_id = $1 and period_start = {PERIOD_SQL}),
-                {PERIOD_SQL} + interval '1 month'"
-    )))
+/// The plan, the period and its counter: one function call and one row read
+/// by primary key. After a downgrade `used` may exceed `limit`; it is never
+/// negative.
+pub async fn status(tx: &mut TenantTx, plans: &PlanCatalog) -> Result<QuotaStatus, AppError> {
+    let (plan, period_start, resets_at, used): (String, DateTime<Utc>, DateTime<Utc>, Option<i32>) =
+        sqlx::query_as(
+            "select e.plan, e.period_start, e.period_end,
+                    (select used from usage_counters c
+                     where c.org_id = $1 and c.period_start = e.period_start)
+             from org_entitlement($1) e",
+        )
         .bind(tx.org_id().as_uuid())
         .fetch_one(tx.conn())
         .await
         .map_err(db_error)?;
+    let plan = PlanId::parse(&plan).unwrap_or(PlanId::Free);
     Ok(QuotaStatus {
+        plan,
+        period_start,
         used: used.unwrap_or(0),
-        limit,
+        limit: plans.limit(plan),
         resets_at,
     })
 }

@@ -22,8 +22,8 @@ use super::{
 };
 use crate::{
     domain::{
-        Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,
-        UserId, VideoId, transcript_file::parse_transcript,
+        Dashboard, HistoryItem, KeyPoint, PlanCatalog, QuotaView, SummaryBody, SummaryStatus,
+        SummaryView, UserId, VideoId, transcript_file::parse_transcript,
     },
     error::AppError,
     server::{
@@ -42,6 +42,7 @@ pub struct SummaryEngine {
     summarizer: Arc<dyn Summarizer>,
     waiter: VideoWaiter,
     settings: Arc<SummarySettings>,
+    plans: Arc<PlanCatalog>,
 }
 
 /// Text streamed to the shared row at most this often.
@@ -57,6 +58,7 @@ impl SummaryEngine {
         summarizer: Arc<dyn Summarizer>,
         waiter: VideoWaiter,
         settings: SummarySettings,
+        plans: PlanCatalog,
     ) -> SummaryEngine {
         SummaryEngine {
             db,
@@ -64,6 +66,7 @@ impl SummaryEngine {
             summarizer,
             waiter,
             settings: Arc::new(settings),
+            plans: Arc::new(plans),
         }
     }
 
@@ -72,8 +75,9 @@ impl SummaryEngine {
         self.waiter.stop();
     }
 
-    pub fn limit(&self) -> i32 {
-        self.settings.free_monthly_limit
+    /// The plans whose limits the quota applies.
+    pub fn plans(&self) -> &PlanCatalog {
+        &self.plans
     }
 
     /// Starts (or joins) making `video` for the member's org. Reopening a
@@ -94,7 +98,7 @@ impl SummaryEngine {
 
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let reservation =
-            match quota::reserve(&mut tx, member.org.user_id, video, self.limit()).await {
+            match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await {
                 Ok(Ok(reservation)) => reservation,
                 Ok(Err(exhausted)) => return Err(quota_exceeded(exhausted.0)),
                 // Someone in the org reserved it a moment ago (one open
@@ -135,7 +139,7 @@ impl SummaryEngine {
             .collect();
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let reservation =
-            match quota::reserve(&mut tx, member.org.user_id, video, self.limit()).await? {
+            match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await? {
                 Ok(reservation) => reservation,
                 Err(exhausted) => return Err(quota_exceeded(exhausted.0)),
             };
@@ -692,7 +696,7 @@ impl SummaryEngine {
         cursor: Option<&str>,
     ) -> Result<Dashboard, AppError> {
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        let status = quota::status(&mut tx, self.limit()).await?;
+        let status = quota::status(&mut tx, &self.plans).await?;
         let cursor = cursor.and_then(parse_cursor);
         let pattern = filter.map(str::trim).filter(|f| !f.is_empty()).map(|f| {
             format!(
@@ -740,6 +744,7 @@ impl SummaryEngine {
             .flatten();
         Ok(Dashboard {
             quota: QuotaView {
+                plan: status.plan,
                 used: status.used,
                 limit: status.limit,
                 resets_on: status.resets_at.format("%B %-d").to_string(),

@@ -3,6 +3,9 @@
 //! Every invalid value stops start-up with an error that names the variable,
 //! and secrets are wrapped so that `Debug` and logs print `[REDACTED]`.
 
+mod billing;
+
+pub use billing::{BillingSettings, DodoBilling};
 use secrecy::SecretString;
 use std::{net::IpAddr, path::PathBuf};
 
@@ -37,6 +40,7 @@ pub struct Settings {
     /// `SMTP_FROM`: the sender of those emails.
     pub smtp_from: String,
     pub summaries: SummarySettings,
+    pub billing: BillingSettings,
 }
 
 /// How summaries are made and counted.
@@ -46,8 +50,6 @@ pub struct SummarySettings {
     /// `OPENAI_API_KEY` (+ `OPENAI_BASE_URL`, `OPENAI_MODEL`); `None`: the
     /// built-in extractive summarizer.
     pub openai: Option<crate::server::summarizer::OpenAiSettings>,
-    /// `TLDW_FREE_MONTHLY_SUMMARIES`: the Free plan's monthly limit.
-    pub free_monthly_limit: i32,
     /// `TLDW_SUMMARY_LEASE_SECONDS`: how long a silent worker keeps a video.
     pub lease: std::time::Duration,
     /// `TLDW_NEGATIVE_CACHE_SECONDS`: how long "no captions" and the like are cached.
@@ -274,6 +276,7 @@ impl Settings {
             });
         }
         let summaries = summary_settings(&get)?;
+        let billing = billing::billing_settings(&get)?;
         Ok(Settings {
             host,
             port,
@@ -285,6 +288,7 @@ impl Settings {
             smtp_url,
             smtp_from,
             summaries,
+            billing,
         })
     }
 }
@@ -318,18 +322,6 @@ fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySett
             }
         })?;
     let openai = crate::server::summarizer::OpenAiSettings::from_lookup(get)?;
-    let free_monthly_limit = match get("TLDW_FREE_MONTHLY_SUMMARIES") {
-        None => 10,
-        Some(v) => v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ConfigError {
-                var: "TLDW_FREE_MONTHLY_SUMMARIES",
-                reason: format!("expected a number, got {v:?}"),
-            })?,
-    };
     let prices = match get("TLDW_MODEL_PRICES") {
         None => vec![
             ("gpt-4o-mini".to_owned(), 0.15, 0.60),
@@ -361,7 +353,6 @@ fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySett
     Ok(SummarySettings {
         youtube,
         openai,
-        free_monthly_limit,
         lease: seconds(get, "TLDW_SUMMARY_LEASE_SECONDS", 120)?,
         negative_ttl: seconds(get, "TLDW_NEGATIVE_CACHE_SECONDS", 6 * 3600)?,
         prices,
