@@ -1,5 +1,6 @@
 //! Values parsed once at the edge: if one exists, it is valid.
 
+pub mod billing;
 pub mod email;
 pub mod ids;
 pub mod membership;
@@ -11,6 +12,9 @@ pub mod summary;
 pub mod transcript_file;
 pub mod video_id;
 
+pub use billing::{
+    BillingEventView, BillingOverview, CheckoutProgress, PaymentView, SubscriptionView,
+};
 pub use email::{Email, EmailError};
 pub use ids::{AccountId, InvitationId, OrgId, UserId};
 pub use membership::{InvitationPreview, InvitationView, MemberView, OrgPage, OrgSummary, Viewer};

@@ -31,8 +31,8 @@ use super::{
         roles,
     },
     http::{AppState, WebSettings, api, csrf, health},
-    services::{summaries::SummaryEngine, waiter::VideoWaiter},
-    summarizer,
+    services::{billing::Billing, summaries::SummaryEngine, waiter::VideoWaiter},
+    summarizer, webhooks,
 };
 use crate::app::{App, shell};
 
@@ -52,45 +52,83 @@ pub struct Application {
     embedded: Option<EmbeddedPostgres>,
 }
 
+/// The database as settings describe it: the embedded cluster started (or
+/// joined) when none is configured, and connection options for both roles.
+async fn open_database(
+    settings: &Settings,
+) -> anyhow::Result<(
+    PgConnectOptions,
+    PgConnectOptions,
+    u32,
+    Option<EmbeddedPostgres>,
+)> {
+    Ok(match &settings.database {
+        DatabaseSettings::Embedded {
+            data_dir,
+            pg_bin_dir,
+            max_connections,
+        } => {
+            let options = EmbeddedOptions {
+                data_dir: data_dir.clone(),
+                bin_dir: pg_bin_dir.clone(),
+                durable: true,
+                max_connections: *max_connections,
+            };
+            let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&options))
+                .await
+                .context("the embedded PostgreSQL launcher panicked")??;
+            roles::ensure_roles_and_database(&pg, EMBEDDED_DATABASE).await?;
+            (
+                pg.app_options(EMBEDDED_DATABASE),
+                pg.owner_options(EMBEDDED_DATABASE),
+                *max_connections,
+                Some(pg),
+            )
+        }
+        DatabaseSettings::External {
+            app_url,
+            migration_url,
+            max_connections,
+        } => {
+            use secrecy::ExposeSecret;
+            let app = PgConnectOptions::from_str(app_url.expose_secret())
+                .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            let owner = PgConnectOptions::from_str(migration_url.expose_secret())
+                .context("DATABASE_MIGRATION_URL is not a valid PostgreSQL URL")?;
+            (app, owner, *max_connections, None)
+        }
+    })
+}
+
+/// `tldw plan set --org <slug> --plan <plan>`: an operator sets an org's
+/// plan by hand (billing off). Connects as the owner role, the only one
+/// allowed to look an org up by slug across tenants.
+pub async fn set_plan(
+    settings: &Settings,
+    slug: &str,
+    plan: crate::domain::PlanId,
+) -> anyhow::Result<()> {
+    let (_, owner_options, _, embedded) = open_database(settings).await?;
+    let result = async {
+        db::migrate(&owner_options).await?;
+        let owner = Db::connect(owner_options, 2).await?;
+        let result = super::services::billing::Billing::set_plan_manually(&owner, slug, plan).await;
+        owner.close().await;
+        result
+    }
+    .await;
+    if let Some(pg) = embedded {
+        tokio::task::spawn_blocking(move || pg.stop())
+            .await
+            .context("stopping PostgreSQL panicked")??;
+    }
+    result
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (app_options, owner_options, max_connections, embedded) = match &settings.database {
-            DatabaseSettings::Embedded {
-                data_dir,
-                pg_bin_dir,
-                max_connections,
-            } => {
-                let options = EmbeddedOptions {
-                    data_dir: data_dir.clone(),
-                    bin_dir: pg_bin_dir.clone(),
-                    durable: true,
-                    max_connections: *max_connections,
-                };
-                let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&options))
-                    .await
-                    .context("the embedded PostgreSQL launcher panicked")??;
-                roles::ensure_roles_and_database(&pg, EMBEDDED_DATABASE).await?;
-                (
-                    pg.app_options(EMBEDDED_DATABASE),
-                    pg.owner_options(EMBEDDED_DATABASE),
-                    *max_connections,
-                    Some(pg),
-                )
-            }
-            DatabaseSettings::External {
-                app_url,
-                migration_url,
-                max_connections,
-            } => {
-                use secrecy::ExposeSecret;
-                let app = PgConnectOptions::from_str(app_url.expose_secret())
-                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-                let owner = PgConnectOptions::from_str(migration_url.expose_secret())
-                    .context("DATABASE_MIGRATION_URL is not a valid PostgreSQL URL")?;
-                (app, owner, *max_connections, None)
-            }
-        };
-
+        let (app_options, owner_options, max_connections, embedded) =
+            open_database(&settings).await?;
         db::migrate(&owner_options).await?;
         let db = Db::connect(app_options, max_connections).await?;
 
@@ -131,6 +169,11 @@ impl Application {
             auth,
             mailer: Mailer::new(settings.smtp_url.as_ref(), &settings.smtp_from)?,
             summaries: summaries.clone(),
+            billing: Billing::new(
+                db.clone(),
+                settings.billing.plans.clone(),
+                settings.billing.dodo.clone(),
+            )?,
             web: Arc::new(web),
         });
         Ok(Application {
@@ -246,6 +289,12 @@ fn router(state: AppState) -> Router {
         .route(
             "/api/v1/orgs/{slug}/summaries",
             axum::routing::post(api::request_summary),
+        )
+        .route(
+            "/webhooks/dodo",
+            axum::routing::post(webhooks::dodo).layer(axum::extract::DefaultBodyLimit::max(
+                webhooks::MAX_WEBHOOK_BODY,
+            )),
         )
         .leptos_routes_with_context(
             &state,

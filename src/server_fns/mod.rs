@@ -3,6 +3,7 @@
 //! (`/api/auth/sign-in`…), so tests, logs and API users can rely on them.
 
 pub mod auth;
+pub mod billing;
 pub mod invitations;
 pub mod orgs;
 pub mod summaries;

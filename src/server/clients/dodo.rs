@@ -325,6 +325,40 @@ pub struct Subscription {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Dodo's Payment object: the `data` of `payment.*` webhooks. Fields we do
+/// not use are ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    /// `pay_…`
+    pub payment_id: String,
+    /// `succeeded`, `failed`, `processing`, `cancelled`, `requires_*`…
+    pub status: String,
+    #[serde(default)]
+    pub total_amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+    /// Set on subscription payments.
+    #[serde(default)]
+    pub subscription_id: Option<String>,
+    #[serde(default)]
+    pub checkout_session_id: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+/// How Dodo bills a plan change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProrationBillingMode {
+    ProratedImmediately,
+    FullImmediately,
+    DifferenceImmediately,
+}
+
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -525,6 +559,31 @@ impl DodoClient {
         self.call(Method::GET, url, None, Retry::Safe).await
     }
 
+    /// `POST /subscriptions/{id}/change-plan`: moves the subscription to
+    /// another product. Dodo answers with an empty 200 and confirms with a
+    /// `subscription.plan_changed` webhook, which is what changes our state.
+    /// Not retried when the outcome is ambiguous (see `create_checkout`).
+    #[tracing::instrument(name = "dodo.change_plan", skip(self))]
+    pub async fn change_plan(
+        &self,
+        subscription_id: &str,
+        product_id: &str,
+        proration: ProrationBillingMode,
+    ) -> Result<(), DodoError> {
+        check_id(subscription_id, "subscription")?;
+        let body = serde_json::to_vec(&serde_json::json!({
+            "product_id": product_id,
+            "quantity": 1,
+            "proration_billing_mode": proration,
+        }))
+        .map_err(|error| DodoError::Invalid(format!("the plan change: {error}")))?;
+        let url = self.endpoint(&["subscriptions", subscription_id, "change-plan"], &[]);
+        let _: serde::de::IgnoredAny = self
+            .call(Method::POST, url, Some(body), Retry::UnlessMaybeApplied)
+            .await?;
+        Ok(())
+    }
+
     /// The base URL (its path kept as a prefix) plus `segments`, each
     /// percent-encoded as one path segment, plus `query`.
     fn endpoint(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
@@ -703,7 +762,13 @@ fn finish<T: serde::de::DeserializeOwned>(outcome: Attempt, attempts: u32) -> Re
         }
     };
     if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|error| {
+        // Some endpoints (change-plan) answer 200 with no body at all.
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &body
+        };
+        return serde_json::from_slice(body).map_err(|error| {
             DodoError::BadResponse(format!(
                 "HTTP {} with unexpected JSON: {error}",
                 status.as_u16()

@@ -3,8 +3,10 @@ use leptos::config::LeptosOptions;
 use std::{net::IpAddr, sync::Arc};
 
 use crate::server::{
-    auth::identity::Authenticator, clients::mailer::Mailer, db::Db,
-    services::summaries::SummaryEngine,
+    auth::identity::Authenticator,
+    clients::mailer::Mailer,
+    db::Db,
+    services::{billing::Billing, summaries::SummaryEngine},
 };
 
 /// What every handler (and every server function, through context) can reach.
@@ -15,6 +17,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub mailer: Mailer,
     pub summaries: SummaryEngine,
+    pub billing: Billing,
     pub web: Arc<WebSettings>,
 }
 
