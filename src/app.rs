@@ -14,6 +14,7 @@ use crate::{
         account::AccountPage,
         app_home::AppHome,
         auth::{SignInPage, SignUpPage},
+        billing::{BillingPage, CheckoutReturnPage},
         invitation::InvitationPage,
         landing::LandingPage,
         new_org::NewOrgPage,
@@ -67,6 +68,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug") view=OrgHome ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug/settings") view=OrgSettings ssr=SsrMode::Async />
+                        <Route path=path!("/o/:slug/billing") view=BillingPage ssr=SsrMode::Async />
+                        <Route path=path!("/o/:slug/billing/return") view=CheckoutReturnPage ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug/v/:video") view=SummaryPage ssr=SsrMode::Async />
                         <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async />
                     </Routes>

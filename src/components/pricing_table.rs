@@ -4,11 +4,16 @@ use crate::domain::{Plan, PlanId};
 
 /// One card per plan, from the single plan list.
 #[component]
-pub fn PricingTable(plans: Vec<Plan>) -> impl IntoView {
+pub fn PricingTable(plans: Vec<Plan>, billing_enabled: bool) -> impl IntoView {
     view! {
         <ul role="list" class="grid gap-6 md:grid-cols-3">
             {plans.into_iter().map(|plan| view! { <PlanCard plan /> }).collect_view()}
         </ul>
+        {(!billing_enabled).then(|| view! {
+            <p class="mt-6 text-sm text-slate-600" data-testid="pricing-billing-off">
+                "Billing is off on this server: paid plans can't be bought here, and an administrator sets plans instead."
+            </p>
+        })}
     }
 }
 

@@ -21,7 +21,7 @@ pub fn QuotaMeter(quota: QuotaView) -> impl IntoView {
     view! {
         <div data-testid="quota-meter">
             <div class="flex items-baseline justify-between text-sm">
-                <span class="font-medium text-slate-900">{quota.used} " / " {quota.limit} " summaries this month"</span>
+                <span class="font-medium text-slate-900">{quota.used} " / " {quota.limit} " summaries this period"</span>
                 <span class=label>{format!("resets in {days} day{} ({})", if days == 1 { "" } else { "s" }, quota.resets_on)}</span>
             </div>
             <div class="mt-2 h-2 w-full overflow-hidden rounded-full bg-slate-100" role="progressbar"

@@ -3,14 +3,17 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    components::{link_checker::LinkChecker, pricing_table::PricingTable},
+    components::{link_checker::LinkChecker, load_error::LoadError, pricing_table::PricingTable},
     domain::Plan,
+    server_fns::billing::get_plans,
 };
 
 #[component]
 pub fn LandingPage() -> impl IntoView {
     let initial_link =
         use_query_map().with_untracked(|query| query.get("link").unwrap_or_default());
+    // The configured plans: the same list the billing page and quotas use.
+    let plans = Resource::new(|| (), |_| get_plans());
 
     view! {
         <Title text="" />
@@ -53,7 +56,14 @@ pub fn LandingPage() -> impl IntoView {
                     "Plans belong to your organization. Every member draws on the same monthly quota."
                 </p>
                 <div class="mt-10">
-                    <PricingTable plans=Plan::defaults() />
+                    <Suspense fallback=|| view! { <PricingTable plans=Plan::defaults() billing_enabled=true /> }>
+                        {move || Suspend::new(async move {
+                            match plans.await {
+                                Ok((plans, billing_enabled)) => view! { <PricingTable plans billing_enabled /> }.into_any(),
+                                Err(error) => view! { <LoadError error /> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
                 </div>
             </div>
         </section>

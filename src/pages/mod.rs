@@ -3,6 +3,7 @@
 pub mod account;
 pub mod app_home;
 pub mod auth;
+pub mod billing;
 pub mod invitation;
 pub mod landing;
 pub mod new_org;

@@ -69,6 +69,7 @@ fn DashboardBody(
     });
     let base = format!("/o/{slug}");
     let (settings_href, form_slug) = (format!("/o/{slug}/settings"), slug.clone());
+    let billing_href = format!("/o/{slug}/billing");
     view! {
         <Title text=page.org.name.clone() />
         <div class="mx-auto max-w-4xl space-y-8 px-4 py-10 sm:px-6">
@@ -81,9 +82,14 @@ fn DashboardBody(
                         " · " {page.members.len()} {if page.members.len() == 1 { " member" } else { " members" }}
                     </p>
                 </div>
-                <a href=settings_href class="rounded-lg border border-slate-300 bg-white px-4 py-2 text-sm font-semibold hover:bg-slate-50">
-                    "Members & settings"
-                </a>
+                <nav class="flex gap-2" aria-label="Organization">
+                    <a href=billing_href.clone() class="rounded-lg border border-slate-300 bg-white px-4 py-2 text-sm font-semibold hover:bg-slate-50">
+                        "Billing"
+                    </a>
+                    <a href=settings_href class="rounded-lg border border-slate-300 bg-white px-4 py-2 text-sm font-semibold hover:bg-slate-50">
+                        "Members & settings"
+                    </a>
+                </nav>
             </header>
 
             <section class="space-y-5 rounded-2xl border border-slate-200 bg-white p-6 shadow-sm">
@@ -111,7 +117,7 @@ fn DashboardBody(
                 <div data-testid="summarize-error"><ErrorBanner error=errors.general() /></div>
                 {move || quota_hit.get().then(|| view! {
                     <p class="text-sm text-slate-700">
-                        <a href="/#pricing" class="font-semibold text-indigo-700 hover:underline">"See plans with more summaries"</a>
+                        <a href=billing_href.clone() class="font-semibold text-indigo-700 hover:underline" data-testid="upgrade-link">"Upgrade for more summaries"</a>
                     </p>
                 })}
                 <QuotaMeter quota=dashboard.quota.clone() />

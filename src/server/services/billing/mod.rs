@@ -65,6 +65,16 @@ struct SubscriptionRow {
     cancel_at_period_end: bool,
 }
 
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    payment_id: String,
+    status: String,
+    total_amount: Option<i64>,
+    currency: Option<String>,
+    error_message: Option<String>,
+    occurred_at: DateTime<Utc>,
+}
+
 impl SubscriptionRow {
     /// A Dodo subscription that is still running (plan changes go through it).
     fn live(&self) -> bool {
@@ -338,16 +348,9 @@ impl Billing {
         .fetch_optional(tx.conn())
         .await
         .map_err(db_error)?;
-        let payments: Vec<(
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            DateTime<Utc>,
-        )> = sqlx::query_as(
+        let payments: Vec<PaymentRow> = sqlx::query_as(
             "select payment_id, status, total_amount, currency, error_message, occurred_at
-                 from payments where org_id = $1 order by occurred_at desc limit 24",
+             from payments where org_id = $1 order by occurred_at desc limit 24",
         )
         .bind(org)
         .fetch_all(tx.conn())
@@ -410,17 +413,15 @@ impl Billing {
             can_manage,
             payments: payments
                 .into_iter()
-                .map(|(payment_id, status, amount, currency, error, at)| {
-                    crate::domain::PaymentView {
-                        payment_id,
-                        date: at.format("%Y-%m-%d").to_string(),
-                        amount: match (amount, currency) {
-                            (Some(amount), Some(currency)) => format_amount(amount, &currency),
-                            _ => "—".into(),
-                        },
-                        status,
-                        error,
-                    }
+                .map(|row| crate::domain::PaymentView {
+                    payment_id: row.payment_id,
+                    date: row.occurred_at.format("%Y-%m-%d").to_string(),
+                    amount: match (row.total_amount, row.currency) {
+                        (Some(amount), Some(currency)) => format_amount(amount, &currency),
+                        _ => "—".into(),
+                    },
+                    status: row.status,
+                    error: row.error_message,
                 })
                 .collect(),
             events: events
