@@ -12,6 +12,11 @@ const dataDir = process.env.TLDW_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'tldw-e2
 export const clerkAppURL = 'http://127.0.0.1:3101';
 export const fakeClerkURL = 'http://127.0.0.1:3102';
 export const fakeYouTubeURL = 'http://127.0.0.1:3103';
+// A stand-in for Dodo Payments: API, hosted checkout and customer portal.
+// It signs webhooks to the main server with this (test-only) secret.
+export const fakeDodoURL = 'http://127.0.0.1:3104';
+const dodoWebhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const dodoApiKey = 'dodo_e2e_key';
 // Small enough for a journey to run out.
 export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
@@ -53,6 +58,20 @@ export default defineConfig({
       env: { FAKE_YOUTUBE_PORT: '3103' },
     },
     {
+      command: 'node fake-dodo.mjs',
+      url: `${fakeDodoURL}/healthz`,
+      timeout: 30_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      env: {
+        FAKE_DODO_PORT: '3104',
+        FAKE_DODO_API_KEY: dodoApiKey,
+        FAKE_DODO_WEBHOOK_URL: `${baseURL}/webhooks/dodo`,
+        FAKE_DODO_WEBHOOK_SECRET: dodoWebhookSecret,
+        FAKE_DODO_PRICES: 'pdt_e2e_pro=1200,pdt_e2e_team=4900',
+      },
+    },
+    {
       command: server,
       cwd: '..',
       url: `${baseURL}/readyz`,
@@ -67,6 +86,11 @@ export default defineConfig({
         TLDW_DATA_DIR: dataDir,
         TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
         TLDW_FREE_MONTHLY_SUMMARIES: String(freeLimit),
+        DODO_PAYMENTS_API_KEY: dodoApiKey,
+        DODO_PAYMENTS_BASE_URL: fakeDodoURL,
+        DODO_PAYMENTS_WEBHOOK_KEY: dodoWebhookSecret,
+        DODO_PAYMENTS_PRODUCT_PRO: 'pdt_e2e_pro',
+        DODO_PAYMENTS_PRODUCT_TEAM: 'pdt_e2e_team',
       } as Record<string, string>,
     },
     {

@@ -72,7 +72,7 @@ test('paste a link, read the summary, share it through the cache, run out of quo
   await expect(first.getByTestId('quota-meter')).toContainText(`${freeLimit} / ${freeLimit}`);
   await summarize(first, `https://youtu.be/${videoId('over')}`);
   await expect(first.getByTestId('summarize-error')).toContainText(`used all ${freeLimit} summaries`);
-  await expect(first.getByRole('link', { name: 'See plans with more summaries' })).toBeVisible();
+  await expect(first.getByRole('link', { name: 'Upgrade for more summaries' })).toBeVisible();
   await first.screenshot(shot('summaries-quota-exhausted'));
 
   // Reopening something already in the history is free.
