@@ -63,6 +63,10 @@ test('a Free org runs out, upgrades through Dodo checkout, summarizes again and 
   await expect(page.getByTestId('payments')).toContainText('$12.00 USD');
   await expect(page.getByTestId('webhook-events')).toContainText('subscription.active');
   await page.screenshot(shot('billing-pro'));
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect(page.getByRole('button', { name: 'Upgrade to Team' })).toBeVisible();
+  await page.screenshot(shot('billing-pro-mobile'));
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // Summarizes again.
   await page.goto(dashboard);

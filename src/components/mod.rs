@@ -1,6 +1,7 @@
 //! Reusable views. They render what they are given and fetch nothing.
 
 pub mod copy_button;
+pub mod data_table;
 pub mod form;
 pub mod layout;
 pub mod link_checker;

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_query_map;
 use super::org_home::slug_param;
 use crate::{
     components::{
+        data_table::DataTable,
         form::{ErrorBanner, FormErrors},
         load_error::LoadError,
         quota_meter::QuotaMeter,
@@ -250,64 +251,50 @@ fn PlanOption(
 
 #[component]
 fn PaymentHistory(overview: BillingOverview) -> impl IntoView {
+    let rows = overview
+        .payments
+        .into_iter()
+        .map(|p| {
+            view! {
+                <tr>
+                    <td class="px-4 py-2">{p.date}</td>
+                    <td class="px-4 py-2">{p.amount}</td>
+                    <td class="px-4 py-2">{p.status}{p.error.map(|e| view! { <span class="block text-xs text-rose-700">{e}</span> })}</td>
+                    <td class="px-4 py-2 font-mono text-xs text-slate-500">{p.payment_id}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect();
     view! {
         <section class="space-y-3" aria-labelledby="payments-heading">
             <h2 id="payments-heading" class="text-lg font-semibold">"Payment history"</h2>
-            {if overview.payments.is_empty() {
-                view! { <p class="rounded-2xl border border-dashed border-slate-300 p-6 text-center text-sm text-slate-500" data-testid="payments-empty">"No payments yet."</p> }.into_any()
-            } else {
-                view! {
-                    <div class="overflow-x-auto rounded-2xl border border-slate-200 bg-white">
-                        <table class="min-w-full text-sm" data-testid="payments">
-                            <thead class="bg-slate-50 text-left text-slate-600">
-                                <tr><th scope="col" class="px-4 py-2">"Date"</th><th scope="col" class="px-4 py-2">"Amount"</th><th scope="col" class="px-4 py-2">"Status"</th><th scope="col" class="px-4 py-2">"Payment"</th></tr>
-                            </thead>
-                            <tbody class="divide-y divide-slate-100">
-                                {overview.payments.into_iter().map(|p| view! {
-                                    <tr>
-                                        <td class="px-4 py-2">{p.date}</td>
-                                        <td class="px-4 py-2">{p.amount}</td>
-                                        <td class="px-4 py-2">{p.status}{p.error.map(|e| view! { <span class="block text-xs text-rose-700">{e}</span> })}</td>
-                                        <td class="px-4 py-2 font-mono text-xs text-slate-500">{p.payment_id}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }.into_any()
-            }}
+            <DataTable headers=&["Date", "Amount", "Status", "Payment"] empty="No payments yet." testid="payments" rows />
         </section>
     }
 }
 
 #[component]
 fn EventLog(overview: BillingOverview) -> impl IntoView {
+    let rows = overview
+        .events
+        .into_iter()
+        .map(|e| {
+            view! {
+                <tr>
+                    <td class="px-4 py-2 whitespace-nowrap">{e.received}</td>
+                    <td class="px-4 py-2 font-mono text-xs">{e.event_type}</td>
+                    <td class="px-4 py-2">{e.outcome}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect();
     view! {
         <section class="space-y-3" aria-labelledby="events-heading">
             <h2 id="events-heading" class="text-lg font-semibold">"Webhook events"</h2>
             <p class="text-sm text-slate-600">"What Dodo Payments told us about this organization, newest first."</p>
-            {if overview.events.is_empty() {
-                view! { <p class="rounded-2xl border border-dashed border-slate-300 p-6 text-center text-sm text-slate-500">"No events yet."</p> }.into_any()
-            } else {
-                view! {
-                    <div class="overflow-x-auto rounded-2xl border border-slate-200 bg-white">
-                        <table class="min-w-full text-sm" data-testid="webhook-events">
-                            <thead class="bg-slate-50 text-left text-slate-600">
-                                <tr><th scope="col" class="px-4 py-2">"Received"</th><th scope="col" class="px-4 py-2">"Event"</th><th scope="col" class="px-4 py-2">"Outcome"</th></tr>
-                            </thead>
-                            <tbody class="divide-y divide-slate-100">
-                                {overview.events.into_iter().map(|e| view! {
-                                    <tr>
-                                        <td class="px-4 py-2 whitespace-nowrap">{e.received}</td>
-                                        <td class="px-4 py-2 font-mono text-xs">{e.event_type}</td>
-                                        <td class="px-4 py-2">{e.outcome}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }.into_any()
-            }}
+            <DataTable headers=&["Received", "Event", "Outcome"] empty="No events yet." testid="webhook-events" rows />
         </section>
     }
 }
