@@ -481,3 +481,47 @@ pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp
         server: Some(server),
     }
 }
+
+// ---- billing: settings for commands that open the test database ----
+
+/// The test database's `DATABASE_URL` (app role) and
+/// `DATABASE_MIGRATION_URL` (owner role), as `spawn_instance_with` sets them.
+pub fn database_urls(db: &TestDb) -> (String, String) {
+    let app_url = cluster().pg.url(roles::APP_ROLE, &db.name);
+    let owner_url = cluster().pg.url(roles::OWNER_ROLE, &db.name);
+    (
+        secrecy::ExposeSecret::expose_secret(&app_url).to_owned(),
+        secrecy::ExposeSecret::expose_secret(&owner_url).to_owned(),
+    )
+}
+
+/// Settings for `db` as an external database, with `extra` on top (what an
+/// operator command such as `tldw plan set` would read).
+pub fn settings_for(db: &TestDb, extra: &[(&str, &str)]) -> Settings {
+    let (app_url, owner_url) = database_urls(db);
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::from_lookup(|name| {
+        if let Some((_, value)) = extra.iter().find(|(k, _)| k == name) {
+            return Some(value.clone());
+        }
+        match name {
+            "PORT" => Some("0".into()),
+            "DATABASE_URL" => Some(app_url.clone()),
+            "DATABASE_MIGRATION_URL" => Some(owner_url.clone()),
+            "DATABASE_MAX_CONNECTIONS" => Some("4".into()),
+            _ => None,
+        }
+    })
+    .unwrap()
+}
+
+/// A superuser connection to `db`: sees every tenant's rows (RLS does not
+/// bind a superuser), for assertions across orgs.
+pub async fn superuser_conn(db: &TestDb) -> PgConnection {
+    PgConnection::connect_with(&cluster().pg.superuser_options(&db.name))
+        .await
+        .unwrap()
+}
