@@ -119,6 +119,12 @@ async fn fake_dodo(
             "checkout_url": format!("https://test.checkout.dodopayments.com/session/cks_fake{n}"),
         }))
         .into_response(),
+        // Any subscription, as Dodo holds it now: Team, on hold, mid-period.
+        ("GET", p) if p.starts_with("/subscriptions/sub_") => {
+            let state = SubState::new("on_hold", TEAM_PRODUCT, period(-10, 20));
+            let id = p.trim_start_matches("/subscriptions/");
+            Json(subscription_data(id, "cus_fetched", json!({}), &state)).into_response()
+        }
         ("POST", p) if p.starts_with("/customers/") && p.ends_with("/customer-portal/session") => {
             Json(json!({ "link": "https://test.customer.dodopayments.com/portal/fake" }))
                 .into_response()
@@ -932,6 +938,55 @@ async fn an_older_event_after_a_newer_one_is_stale() {
     );
     assert_eq!(quota_status(&db, other.org).await.plan, PlanId::Free);
     other.clock = cancelled_at;
+}
+
+#[tokio::test]
+async fn an_event_whose_data_cannot_be_read_is_settled_by_asking_dodo() {
+    let dodo = FakeDodo::start().await;
+    let app = billing_app(&dodo.base_url, &[]).await;
+    let db = app.db.db(2).await;
+    let mut sub = Sub::seed(&app.db, &db, "refetching").await;
+    let active = SubState::new("active", PRO_PRODUCT, period(-1, 29));
+    assert_eq!(
+        delivered(&app, &sub.event("subscription.active", &active)).await,
+        "applied"
+    );
+
+    // A newer event in a shape we cannot read: its subscription is fetched.
+    sub.clock += chrono::Duration::seconds(1);
+    let odd = json!({ "payload_type": "Subscription", "subscription_id": sub.id, "status": 42 });
+    let delivery = Delivery::signed(&new_id(), envelope("subscription.updated", sub.clock, odd));
+    assert_eq!(delivered(&app, &delivery).await, "applied");
+    let fetched: Vec<Seen> = dodo
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == Method::GET)
+        .collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert_eq!(fetched[0].path, format!("/subscriptions/{}", sub.id));
+    let row = subscription_row(&app.db, sub.org).await.unwrap();
+    assert_eq!(
+        (row.plan.as_str(), row.status.as_str()),
+        ("team", "on_hold")
+    );
+
+    // Dodo unreachable: 503 so that Dodo retries, and nothing recorded.
+    let offline = billing_app(NO_DODO, &[]).await;
+    let offline_db = offline.db.db(2).await;
+    let mut other = Sub::seed(&offline.db, &offline_db, "offline").await;
+    assert_eq!(
+        delivered(&offline, &other.event("subscription.active", &active)).await,
+        "applied"
+    );
+    other.clock += chrono::Duration::seconds(1);
+    let odd = json!({ "payload_type": "Subscription", "subscription_id": other.id, "status": 42 });
+    let delivery = Delivery::signed(
+        &new_id(),
+        envelope("subscription.updated", other.clock, odd),
+    );
+    let reply = deliver(&offline, &delivery).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(ledger_rows(&offline.db, &delivery.id).await, 0);
 }
 
 #[tokio::test]

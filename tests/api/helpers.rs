@@ -191,7 +191,14 @@ impl TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.server.take().unwrap().await.unwrap()
+        // Shutdown is bounded (8 s grace, 2 s pool close); past that it hangs.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            self.server.take().unwrap(),
+        )
+        .await
+        .expect("the app did not stop within 30 s")
+        .unwrap()
     }
 }
 
@@ -473,8 +480,10 @@ pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp
         db: TestDb {
             name: db.name.clone(),
         },
+        // A request that never ends fails its test instead of hanging the run.
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap(),
         shutdown: Some(tx),
