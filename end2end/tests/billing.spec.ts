@@ -49,6 +49,8 @@ test('a Free org runs out, upgrades through Dodo checkout, summarizes again and 
   await request.post(`${fakeDodoURL}/_control/knobs`, { data: { delay_ms: 2500, duplicate: true } });
   await page.getByRole('button', { name: 'Pay now' }).click();
   await expect(page).toHaveURL(/\/billing\/return\?checkout=/);
+  const subscription = new URL(page.url()).searchParams.get('subscription_id');
+  expect(subscription).toMatch(/^sub_/);
   await expect(page.getByTestId('checkout-waiting')).toBeVisible();
   await page.screenshot(shot('billing-confirming'));
   await expect(page.getByTestId('checkout-confirmed')).toBeVisible({ timeout: 30_000 });
@@ -72,6 +74,19 @@ test('a Free org runs out, upgrades through Dodo checkout, summarizes again and 
   await page.goto(dashboard);
   await summarize(page, `https://youtu.be/${videoId('bafter')}`);
   await expect(page.getByTestId('tldr')).not.toBeEmpty({ timeout: 20_000 });
+
+  // A renewal whose webhooks arrive in reverse order, each first with a bad
+  // signature (refused, then retried): one more payment, nothing else lost.
+  await request.post(`${fakeDodoURL}/_control/knobs`, { data: { reorder: true, fail_first: 1 } });
+  expect((await request.post(`${fakeDodoURL}/_control/subscriptions/${subscription}/renew`)).ok()).toBeTruthy();
+  await page.goto(dashboard.replace(/\/?$/, '/billing'));
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('payments').locator('tbody tr')).toHaveCount(2, { timeout: 1_000 });
+    await expect(page.getByTestId('webhook-events')).toContainText('subscription.renewed', { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await page.screenshot(shot('billing-renewed'));
+  await request.post(`${fakeDodoURL}/_control/knobs`, { data: {} });
 
   // Manage billing opens Dodo's portal; cancelling there keeps Pro until the period ends.
   await page.goto(dashboard.replace(/\/?$/, '/billing'));

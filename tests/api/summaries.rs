@@ -460,9 +460,12 @@ async fn concurrent_requests_from_one_org_for_one_video_charge_it_once() {
         count(&ledger(&db, people[0].org).await, "reserved") == 0
     })
     .await;
+    // Charged once. On a starved machine a request can fail before its
+    // work starts (a pool timeout) and refund its unit; a later request
+    // then reserves again. Any such extra unit must be refunded.
     let rows = ledger(&db, people[0].org).await;
     assert_eq!(count(&rows, "succeeded"), 1, "{rows:?}");
-    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(count(&rows, "refunded"), rows.len() - 1, "{rows:?}");
     assert_eq!(dashboard(&apps[1], &people[1]).await.quota.used, 1);
     assert_eq!(llm.calls(), 1);
 }

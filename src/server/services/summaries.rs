@@ -726,7 +726,7 @@ impl SummaryEngine {
             "select sum(v.cost_micros) filter (where not s.from_cache)::bigint,
                     sum(v.cost_micros) filter (where s.from_cache)::bigint
              from user_summaries s join videos v on v.video_id = s.video_id
-             where s.org_id = $1 and s.created_at >= date_trunc('month', now() at time zone 'utc') at time zone 'utc'",
+             where s.org_id = $1 and s.created_at >= (select period_start from org_entitlement($1))",
         )
         .bind(member.org.id.as_uuid())
         .fetch_one(tx.conn())
