@@ -40,9 +40,10 @@ use tokio::{net::TcpListener, sync::Semaphore, task::JoinSet};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Reply, TestApp, TestDb, as_owner_in_org, seed_org, settings_for, spawn_app, spawn_app_with,
-    spawn_instance_with, superuser_conn,
+    Reply, TestApp, TestDb, as_owner_in_org, cluster, seed_org, settings_for, spawn_app,
+    spawn_app_with, spawn_instance_with, superuser_conn,
 };
+use sqlx::{Connection, PgConnection};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The key before a rotation (`DODO_PAYMENTS_WEBHOOK_KEY_PREVIOUS`).
@@ -893,6 +894,57 @@ async fn a_crash_between_effect_and_commit_leaves_nothing_and_the_retry_applies(
     assert_eq!(quota_status(&db, sub.org).await.plan, PlanId::Team);
 }
 
+#[tokio::test]
+async fn a_database_outage_is_a_503_that_dodo_retries_and_records_nothing() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db(2).await;
+    let settings = settings_for(&test_db, &refs(&billing_vars(NO_DODO, &[])));
+    let billing = Billing::new(
+        db.clone(),
+        settings.billing.plans.clone(),
+        settings.billing.dodo.clone(),
+    )
+    .unwrap();
+    let mut sub = Sub::seed(&test_db, &db, "outage").await;
+    let state = SubState::new("active", PRO_PRODUCT, period(-2, 28));
+    let event = sub.event("subscription.active", &state);
+
+    // The database goes away under the running app.
+    let mut admin = PgConnection::connect_with(&cluster().pg.superuser_options("postgres"))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database \"{}\" with allow_connections false",
+        test_db.name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+        .bind(&test_db.name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let refused = billing.receive_webhook(&event.headers(), &event.body).await;
+    assert!(
+        matches!(&refused, Err(AppError::Unavailable(message)) if message.contains("retry")),
+        "{refused:?}"
+    );
+
+    // Back again: Dodo's retry applies it, once.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "alter database \"{}\" with allow_connections true",
+        test_db.name
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(ledger_rows(&test_db, &event.id).await, 0);
+    let retried = billing.receive_webhook(&event.headers(), &event.body).await;
+    assert_eq!(retried.unwrap(), Outcome::Applied);
+    assert_eq!(ledger_rows(&test_db, &event.id).await, 1);
+}
+
 // ===========================================================================
 // 3. Ordering.
 
@@ -1487,6 +1539,32 @@ async fn only_owners_and_admins_reach_checkout_and_the_portal() {
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(dodo.seen().is_empty(), "{:?}", dodo.seen());
 
+    // Without JavaScript the form post is answered with a redirect to Dodo.
+    let response = app
+        .client
+        .post(app.url("/api/billing/checkout"))
+        .header("origin", &app.address)
+        .header("accept", "text/html")
+        .header("referer", app.url(&format!("/o/{slug}/billing")))
+        .header("cookie", &admin)
+        .form(&[("slug", slug.as_str()), ("plan", "team")])
+        .send()
+        .await
+        .unwrap();
+    let redirected = Reply::read(response).await;
+    assert_eq!(redirected.status, 302, "{redirected:?}");
+    assert!(
+        redirected.location().is_some_and(
+            |l| l.starts_with("https://test.checkout.dodopayments.com/session/cks_fake")
+        ),
+        "{redirected:?}"
+    );
+    assert_eq!(dodo.checkouts().len(), 1);
+    assert_eq!(
+        dodo.checkouts()[0]["product_cart"][0]["product_id"],
+        TEAM_PRODUCT
+    );
+
     let reply = checkout(&app, &admin, &slug, "pro").await;
     let url: String = reply.ok().json();
     assert!(
@@ -1494,9 +1572,9 @@ async fn only_owners_and_admins_reach_checkout_and_the_portal() {
         "{url}"
     );
     let checkouts = dodo.checkouts();
-    assert_eq!(checkouts.len(), 1, "{:?}", dodo.seen());
-    assert_eq!(dodo.seen().len(), 1);
-    let body = &checkouts[0];
+    assert_eq!(checkouts.len(), 2, "{:?}", dodo.seen());
+    assert_eq!(dodo.seen().len(), 2);
+    let body = &checkouts[1];
     assert_eq!(body["product_cart"][0]["product_id"], PRO_PRODUCT);
     assert_eq!(body["metadata"]["tldw_org"], org.to_string());
     let reference = body["metadata"]["tldw_checkout"].as_str().unwrap();
@@ -1521,7 +1599,7 @@ async fn only_owners_and_admins_reach_checkout_and_the_portal() {
     // Before any subscription, the portal has no customer to open.
     let none = app.call(&admin, "billing/portal", &[("slug", &slug)]).await;
     assert_eq!(none.status, 404, "{}", none.body);
-    assert_eq!(dodo.seen().len(), 1);
+    assert_eq!(dodo.seen().len(), 2);
 }
 
 #[tokio::test]
