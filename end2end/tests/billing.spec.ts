@@ -97,6 +97,9 @@ test('a Free org runs out, upgrades through Dodo checkout, summarizes again and 
   await page.getByRole('link', { name: 'Return to tldw' }).click();
   await expect(page.getByTestId('billing-warning')).toContainText('ends on', { timeout: 10_000 });
   await expect(page.getByTestId('current-plan')).toHaveText('Pro');
+  // No second subscription while this one is paid up: the portal resumes it.
+  await expect(page.getByRole('button', { name: 'Upgrade to Team' })).toHaveCount(0);
+  await expect(page.getByText('Your subscription is cancelling').first()).toBeVisible();
   await page.screenshot(shot('billing-cancelling'));
 });
 

@@ -41,6 +41,9 @@ pub struct SubscriptionView {
     /// A live Dodo subscription: plan changes go through Dodo's change-plan
     /// rather than a new checkout.
     pub live: bool,
+    /// A paid period still runs (perhaps cancelling): no new checkout; the
+    /// portal resumes or changes it.
+    pub paid_period_running: bool,
     /// Words for a banner: payment failed, ending at period end, …
     pub warning: Option<String>,
 }

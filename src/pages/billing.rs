@@ -180,6 +180,11 @@ fn PlanOption(
 ) -> impl IntoView {
     let is_current = plan.id == overview.current;
     let live = overview.subscription.as_ref().is_some_and(|s| s.live);
+    let cancelling = !live
+        && overview
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.paid_period_running);
     let rank = |id: PlanId| PlanId::ALL.iter().position(|p| *p == id).unwrap_or(0);
     let verb = if rank(plan.id) > rank(overview.current) {
         "Upgrade to "
@@ -212,6 +217,8 @@ fn PlanOption(
         } else {
             note("Your organization returns to Free when a subscription ends.")
         }
+    } else if cancelling {
+        note("Your subscription is cancelling. To keep it or switch plans, open Manage billing.")
     } else if live {
         let id = plan.id.as_str();
         view! {

@@ -1696,6 +1696,36 @@ async fn checkout_progress_waits_for_the_webhook_and_is_scoped_to_the_org() {
         dodo.seen()
     );
 
+    // Cancelled at period end: still paid until then, so no second
+    // subscription can be bought (it would bill twice); the portal resumes it.
+    let cancelling =
+        SubState::new("active", PRO_PRODUCT, period(-1, 29)).cancelling_at_period_end();
+    let data = subscription_data(
+        &sub.id,
+        &sub.customer,
+        body["metadata"].clone(),
+        &cancelling,
+    );
+    sub.clock += chrono::Duration::seconds(1);
+    let event = Delivery::signed(
+        &new_id(),
+        envelope("subscription.cancelled", sub.clock, data),
+    );
+    assert_eq!(delivered(&app, &event).await, "applied");
+    let view = self::overview(&app, &owner, &slug)
+        .await
+        .subscription
+        .unwrap();
+    assert!(
+        !view.live && view.paid_period_running && view.warning.is_some(),
+        "{view:?}"
+    );
+    let seen = dodo.seen().len();
+    let twice = checkout(&app, &owner, &slug, "team").await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    assert!(twice.body.contains("billing portal"), "{}", twice.body);
+    assert_eq!(dodo.seen().len(), seen);
+
     // Unknown checkouts and other orgs' checkouts are not found.
     let unknown = progress(&app, &owner, &slug, &Uuid::new_v4().to_string()).await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);

@@ -57,12 +57,17 @@ impl Billing {
             .config
             .product(plan)
             .ok_or_else(|| AppError::BadRequest("The Free plan needs no checkout.".into()))?;
-        if let Some(current) = self.subscription(member).await?
-            && current.live()
-        {
-            return Err(AppError::Conflict(
-                "This organization already has a subscription. Change plans from the billing page, or manage it in the billing portal.".into(),
-            ));
+        if let Some(current) = self.subscription(member).await? {
+            if current.live() {
+                return Err(AppError::Conflict(
+                    "This organization already has a subscription. Change plans from the billing page, or manage it in the billing portal.".into(),
+                ));
+            }
+            if current.paid_period_running() {
+                return Err(AppError::Conflict(
+                    "This organization's subscription is paid until the end of its period. To keep it or change it, open the billing portal (Manage billing) instead of buying a second one.".into(),
+                ));
+            }
         }
         let email = member.account.email.as_ref().ok_or_else(|| {
             AppError::BadRequest(

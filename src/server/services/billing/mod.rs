@@ -81,6 +81,14 @@ impl SubscriptionRow {
             && matches!(self.status.as_str(), "active" | "on_hold")
             && !self.cancel_at_period_end
     }
+
+    /// A paid Dodo period that has not ended, even if the subscription is
+    /// cancelling: a second subscription now would bill the org twice.
+    fn paid_period_running(&self) -> bool {
+        self.source == "dodo"
+            && self.plan != PlanId::Free.as_str()
+            && self.period_end.is_some_and(|end| end > Utc::now())
+    }
 }
 
 fn billing_off() -> AppError {

@@ -72,6 +72,7 @@ impl Billing {
             };
             SubscriptionView {
                 live: row.live(),
+                paid_period_running: row.paid_period_running(),
                 plan,
                 manual: row.source == "manual",
                 status: row.status,
