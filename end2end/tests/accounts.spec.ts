@@ -6,6 +6,12 @@ const alice = `alice-${unique}@example.com`;
 const bob = `bob-${unique}@example.com`;
 const password = 'correct horse battery staple';
 
+// Forms also work without JavaScript; a step that needs the hydrated page
+// (an answer shown in place) waits for it.
+async function hydrated(page: Page) {
+  await expect(page.locator('html[data-hydrated="true"]')).toHaveCount(1);
+}
+
 async function signUp(page: Page, email: string, path = '/sign-up') {
   await page.goto(path);
   await page.getByLabel('Email').fill(email);
@@ -28,6 +34,7 @@ test('two people share an org through an invitation, and nothing else', async ({
   await a.getByLabel('Organization name').fill(`Acme ${unique}`);
   await a.getByRole('button', { name: 'Create organization' }).click();
   await expect(a.getByRole('heading', { name: 'Members & settings' })).toBeVisible();
+  await hydrated(a);
   await a.getByLabel('Email address').fill(bob);
   await a.getByRole('button', { name: 'Invite' }).click();
   const link = await a.getByTestId('invite-link').inputValue();
