@@ -81,8 +81,11 @@ pub fn OrgSettings() -> impl IntoView {
 fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
     let role = page.org.role;
     let slug = page.org.slug.clone();
-    let (created_token, mail) =
-        use_query_map().with_untracked(|q| (q.get("invite"), q.get("mail").unwrap_or_default()));
+    // Read reactively: the redirect that carries a new invitation's token
+    // can land after this body has rendered from the refetched page.
+    let query = use_query_map();
+    let created =
+        Memo::new(move |_| query.with(|q| (q.get("invite"), q.get("mail").unwrap_or_default())));
     view! {
         <Title text=format!("Settings · {}", page.org.name) />
         <div class="mx-auto max-w-4xl space-y-6 px-4 py-10 sm:px-6">
@@ -93,7 +96,7 @@ fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
             {role.allows(Permission::RenameOrg).then(|| view! { <RenameForm slug=slug.clone() name=page.org.name.clone() action=actions.rename /> })}
             <MembersPanel slug=slug.clone() members=page.members.clone() role actions />
             {page.invitations.clone().map(|invitations| view! {
-                <InvitationsPanel slug=slug.clone() invitations created_token=created_token.clone() mail=mail.clone() site_origin=page.site_origin.clone() actions />
+                <InvitationsPanel slug=slug.clone() invitations created site_origin=page.site_origin.clone() actions />
             })}
             {(!page.org.personal).then(|| view! { <LeavePanel slug=slug.clone() action=actions.leave /> })}
             {(role.allows(Permission::DeleteOrg) && !page.org.personal).then(|| view! { <DeletePanel slug=slug.clone() action=actions.delete /> })}
@@ -201,8 +204,8 @@ fn MemberActions(slug: String, member: MemberView, owner: bool, actions: Actions
 fn InvitationsPanel(
     slug: String,
     invitations: Vec<InvitationView>,
-    created_token: Option<String>,
-    mail: String,
+    /// The invitation just created (token, mail outcome), from the URL.
+    created: Memo<(Option<String>, String)>,
     site_origin: String,
     actions: Actions,
 ) -> impl IntoView {
@@ -211,7 +214,7 @@ fn InvitationsPanel(
     let list_slug = slug.clone();
     view! {
         <Panel title="Invitations" id="invitations">
-            {created_token.map(|token| {
+            {move || { let (token, mail) = created.get(); token.map(|token| {
                 let link = format!("{site_origin}/invite/{token}");
                 view! {
                     <div role="status" class="rounded-lg border border-emerald-200 bg-emerald-50 p-4 text-sm text-emerald-900">
@@ -231,7 +234,7 @@ fn InvitationsPanel(
                         <p class="mt-1 text-xs">"We keep only a fingerprint of it, so copy it now."</p>
                     </div>
                 }
-            })}
+            })}}
             <ActionForm action=actions.invite attr:class="flex flex-col gap-3 sm:flex-row sm:items-start">
                 <input type="hidden" name="slug" value=slug.clone() />
                 <div class="flex-1"><TextField label="Email address" name="email" kind="email" error=errors.field("email") /></div>
