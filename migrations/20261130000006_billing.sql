@@ -118,7 +118,8 @@ grant select, insert, update on webhook_events to tldw_app;
 
 -- Which org a Dodo event belongs to, from ids we stored ourselves: the
 -- subscription we track, the checkout reference we sent (metadata), the
--- checkout session Dodo gave us, or the customer we recorded, in that order.
+-- checkout session Dodo gave us, or the customer we recorded (when it pays
+-- for one org only), in that order.
 -- Crossing tenants is the point, so it runs as tldw_definer like
 -- account_orgs, answers only this, and only tldw_app may call it.
 create function billing_org_for(
@@ -141,8 +142,11 @@ as $$
         select org_id, 3 from public.checkout_sessions
             where p_checkout_session_id is not null and dodo_session_id = p_checkout_session_id
         union all
-        select org_id, 4 from public.subscriptions
+        -- One Dodo customer (one email) can pay for several orgs: the
+        -- customer alone names an org only when it names exactly one.
+        select (array_agg(org_id))[1], 4 from public.subscriptions
             where p_customer_id is not null and dodo_customer_id = p_customer_id
+            having count(distinct org_id) = 1
     ) found
     order by rank
     limit 1

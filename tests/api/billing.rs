@@ -764,6 +764,56 @@ async fn an_event_for_a_customer_we_never_stored_changes_no_org() {
 }
 
 #[tokio::test]
+async fn a_customer_paying_for_two_orgs_names_neither_on_its_own() {
+    let app = billing_app(NO_DODO, &[]).await;
+    let db = app.db.db(2).await;
+    // One person (one Dodo customer) subscribes two orgs.
+    let mut first = Sub::seed(&app.db, &db, "first-org").await;
+    let mut second = Sub::seed(&app.db, &db, "second-org").await;
+    second.customer = first.customer.clone();
+    let state = SubState::new("active", PRO_PRODUCT, period(-1, 29));
+    let payment = |customer: &str| {
+        json!({
+            "payload_type": "Payment",
+            "payment_id": format!("pay_{}", &Uuid::new_v4().simple().to_string()[..16]),
+            "status": "succeeded",
+            "total_amount": 1200,
+            "currency": "USD",
+            "customer": { "customer_id": customer, "email": "buyer@example.com", "name": "Buyer" },
+            "metadata": {},
+        })
+    };
+
+    // With one org behind it, the customer is enough.
+    assert_eq!(
+        delivered(&app, &first.event("subscription.active", &state)).await,
+        "applied"
+    );
+    let lone = Delivery::signed(
+        &new_id(),
+        envelope("payment.succeeded", Utc::now(), payment(&first.customer)),
+    );
+    assert_eq!(delivered(&app, &lone).await, "recorded");
+
+    // With two, a payment naming only the customer goes to neither org.
+    assert_eq!(
+        delivered(&app, &second.event("subscription.active", &state)).await,
+        "applied"
+    );
+    let ambiguous = Delivery::signed(
+        &new_id(),
+        envelope("payment.succeeded", Utc::now(), payment(&first.customer)),
+    );
+    assert_eq!(delivered(&app, &ambiguous).await, "unknown_customer");
+    assert_eq!(count_all(&app.db, "payments").await, 1);
+    // Events that name their subscription still find their own org.
+    assert_eq!(
+        delivered(&app, &second.event("subscription.renewed", &state)).await,
+        "applied"
+    );
+}
+
+#[tokio::test]
 async fn billing_off_answers_webhooks_with_503() {
     let app = spawn_app().await;
     let delivery = Delivery::signed(&new_id(), payout(Utc::now()));
