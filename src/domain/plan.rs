@@ -22,6 +22,15 @@ impl PlanId {
         }
     }
 
+    /// The plan's name as customers see it.
+    pub fn label(self) -> &'static str {
+        match self {
+            PlanId::Free => "Free",
+            PlanId::Pro => "Pro",
+            PlanId::Team => "Team",
+        }
+    }
+
     pub fn parse(value: &str) -> Option<PlanId> {
         PlanId::ALL
             .into_iter()
@@ -46,19 +55,16 @@ impl Plan {
     /// A plan with its words: the first feature always states the limit, so
     /// a configured limit can never disagree with the pricing table.
     pub fn new(id: PlanId, monthly_summaries: u32, monthly_price_cents: u32) -> Plan {
-        let (name, tagline, extras): (&str, &str, [&str; 2]) = match id {
+        let (tagline, extras): (&str, [&str; 2]) = match id {
             PlanId::Free => (
-                "Free",
                 "Try tldw with your team",
                 ["Shared summary cache", "Unlimited members"],
             ),
             PlanId::Pro => (
-                "Pro",
                 "For people who learn from video every day",
                 ["Timestamped key points", "Paste your own transcripts"],
             ),
             PlanId::Team => (
-                "Team",
                 "For teams that share what they watch",
                 ["Roles and invitations", "Priority summarization"],
             ),
@@ -70,7 +76,7 @@ impl Plan {
         features.extend(extras.iter().map(|s| (*s).to_owned()));
         Plan {
             id,
-            name: name.into(),
+            name: id.label().into(),
             tagline: tagline.into(),
             monthly_summaries,
             monthly_price_cents,

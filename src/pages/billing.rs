@@ -345,7 +345,7 @@ pub fn CheckoutReturnPage() -> impl IntoView {
                                 <div data-testid="checkout-confirmed">
                                     <p class="text-4xl" aria-hidden="true">"🎉"</p>
                                     <h1 class="mt-2 text-2xl font-bold">"Payment confirmed"</h1>
-                                    <p class="mt-2 text-slate-600">"Your organization is now on the " <strong>{plan_name(plan)}</strong> " plan. The new limit applies right away."</p>
+                                    <p class="mt-2 text-slate-600">"Your organization is now on the " <strong>{plan.label()}</strong> " plan. The new limit applies right away."</p>
                                     <a href=format!("/o/{}", slug()) class="mt-6 inline-block rounded-xl bg-indigo-600 px-5 py-2.5 font-semibold text-white hover:bg-indigo-500">"Back to summarizing"</a>
                                 </div>
                             }.into_any(),
@@ -374,13 +374,5 @@ fn Waiting() -> impl IntoView {
             <h1 class="mt-4 text-2xl font-bold">"Confirming your payment…"</h1>
             <p class="mt-2 text-slate-600">"We're waiting for Dodo Payments to confirm it. This usually takes a few seconds."</p>
         </div>
-    }
-}
-
-fn plan_name(plan: PlanId) -> &'static str {
-    match plan {
-        PlanId::Free => "Free",
-        PlanId::Pro => "Pro",
-        PlanId::Team => "Team",
     }
 }

@@ -31,6 +31,19 @@ pub struct QuotaStatus {
     pub resets_at: DateTime<Utc>,
 }
 
+impl QuotaStatus {
+    /// The meter's words.
+    pub fn view(&self) -> crate::domain::QuotaView {
+        crate::domain::QuotaView {
+            plan: self.plan,
+            used: self.used,
+            limit: self.limit,
+            resets_on: self.resets_at.format("%B %-d").to_string(),
+            resets_in_days: (self.resets_at - Utc::now()).num_days().max(0) + 1,
+        }
+    }
+}
+
 /// One reserved unit, to be settled (succeeded or refunded) later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reservation {

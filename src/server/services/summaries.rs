@@ -22,8 +22,8 @@ use super::{
 };
 use crate::{
     domain::{
-        Dashboard, HistoryItem, KeyPoint, PlanCatalog, QuotaView, SummaryBody, SummaryStatus,
-        SummaryView, UserId, VideoId, transcript_file::parse_transcript,
+        Dashboard, HistoryItem, KeyPoint, PlanCatalog, SummaryBody, SummaryStatus, SummaryView,
+        UserId, VideoId, transcript_file::parse_transcript,
     },
     error::AppError,
     server::{
@@ -743,13 +743,7 @@ impl SummaryEngine {
             })
             .flatten();
         Ok(Dashboard {
-            quota: QuotaView {
-                plan: status.plan,
-                used: status.used,
-                limit: status.limit,
-                resets_on: status.resets_at.format("%B %-d").to_string(),
-                resets_in_days: (status.resets_at - Utc::now()).num_days().max(0) + 1,
-            },
+            quota: status.view(),
             items: rows
                 .into_iter()
                 .map(|row| HistoryItem {

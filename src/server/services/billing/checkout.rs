@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::{Billing, SubscriptionRow, db_error};
+use super::{Billing, SubscriptionRow, db_error, subscription_row};
 use crate::{
     domain::{CheckoutProgress, Permission, PlanId},
     error::AppError,
@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The checkout return page's path for a checkout we created.
-pub fn return_path(slug: &str, checkout: Uuid) -> String {
+fn return_path(slug: &str, checkout: Uuid) -> String {
     format!("/o/{slug}/billing/return?checkout={checkout}")
 }
 
@@ -57,7 +57,16 @@ impl Billing {
             .config
             .product(plan)
             .ok_or_else(|| AppError::BadRequest("The Free plan needs no checkout.".into()))?;
-        if let Some(current) = self.subscription(member).await? {
+        let email = member.account.email.as_ref().ok_or_else(|| {
+            AppError::BadRequest(
+                "Your account has no email address, which the payment provider needs for receipts."
+                    .into(),
+            )
+        })?;
+        // The check and our reference row share one transaction.
+        let checkout = Uuid::new_v4();
+        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        if let Some(current) = subscription_row(&mut tx).await? {
             if current.live() {
                 return Err(AppError::Conflict(
                     "This organization already has a subscription. Change plans from the billing page, or manage it in the billing portal.".into(),
@@ -69,14 +78,6 @@ impl Billing {
                 ));
             }
         }
-        let email = member.account.email.as_ref().ok_or_else(|| {
-            AppError::BadRequest(
-                "Your account has no email address, which the payment provider needs for receipts."
-                    .into(),
-            )
-        })?;
-        let checkout = Uuid::new_v4();
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         sqlx::query(
             "insert into checkout_sessions (org_id, id, plan, created_by) values ($1, $2, $3, $4)",
         )

@@ -10,7 +10,6 @@ mod checkout;
 mod overview;
 mod webhook;
 
-pub use checkout::return_path;
 pub use webhook::Outcome;
 
 use chrono::{DateTime, Utc};

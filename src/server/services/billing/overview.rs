@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{Billing, db_error, subscription_row};
 use crate::{
     domain::{
-        BillingEventView, BillingOverview, Permission, PlanId, QuotaView, SubscriptionView,
+        BillingEventView, BillingOverview, Permission, PlanId, SubscriptionView,
         billing::format_amount,
     },
     error::AppError,
@@ -85,13 +85,7 @@ impl Billing {
         Ok(BillingOverview {
             plans: self.plans.plans().to_vec(),
             current: quota.plan,
-            quota: QuotaView {
-                plan: quota.plan,
-                used: quota.used,
-                limit: quota.limit,
-                resets_on: quota.resets_at.format("%B %-d").to_string(),
-                resets_in_days: (quota.resets_at - now).num_days().max(0) + 1,
-            },
+            quota: quota.view(),
             subscription,
             billing_enabled: self.enabled(),
             can_manage,

@@ -160,7 +160,7 @@ impl Billing {
             .tenant(TenantScope::org(org))
             .await
             .map_err(unavailable)?;
-        if !insert_ledger(&mut tx, webhook_id, &event).await? {
+        if !insert_ledger(tx.conn(), webhook_id, &event, "processing").await? {
             return Ok(Outcome::Duplicate);
         }
         let outcome = match &event.object {
@@ -227,21 +227,9 @@ impl Billing {
         outcome: Outcome,
     ) -> Result<Outcome, AppError> {
         let mut tx = self.db.shared().await.map_err(unavailable)?;
-        let inserted = sqlx::query(
-            "insert into webhook_events (webhook_id, event_type, occurred_at, payload, outcome)
-             values ($1, $2, $3, $4, $5) on conflict (webhook_id) do nothing",
-        )
-        .bind(webhook_id)
-        .bind(&event.event_type)
-        .bind(event.occurred_at)
-        .bind(&event.payload)
-        .bind(outcome.as_str())
-        .execute(tx.conn())
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+        let inserted = insert_ledger(tx.conn(), webhook_id, event, outcome.as_str()).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(if inserted == 1 {
+        Ok(if inserted {
             outcome
         } else {
             Outcome::Duplicate
@@ -249,23 +237,25 @@ impl Billing {
     }
 }
 
-/// Claims the `webhook-id` in this transaction; false when it is already
-/// there (a duplicate). A concurrent first delivery holds the key until it
-/// commits or rolls back, so this waits for it rather than guessing.
+/// Claims the `webhook-id` in the caller's transaction; false when it is
+/// already there (a duplicate). A concurrent first delivery holds the key
+/// until it commits or rolls back, so this waits for it rather than guessing.
 async fn insert_ledger(
-    tx: &mut TenantTx,
+    conn: &mut sqlx::PgConnection,
     webhook_id: &str,
     event: &Envelope,
+    outcome: &str,
 ) -> Result<bool, AppError> {
     let inserted = sqlx::query(
         "insert into webhook_events (webhook_id, event_type, occurred_at, payload, outcome)
-         values ($1, $2, $3, $4, 'processing') on conflict (webhook_id) do nothing",
+         values ($1, $2, $3, $4, $5) on conflict (webhook_id) do nothing",
     )
     .bind(webhook_id)
     .bind(&event.event_type)
     .bind(event.occurred_at)
     .bind(&event.payload)
-    .execute(tx.conn())
+    .bind(outcome)
+    .execute(conn)
     .await
     .map_err(unavailable)?
     .rows_affected();
