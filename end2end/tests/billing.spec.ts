@@ -11,7 +11,7 @@ async function summarize(page: Page, link: string) {
   await page.getByRole('button', { name: 'Summarize' }).click();
 }
 
-test('a Free org runs out, upgrades through Dodo checkout, summarizes again and opens the portal', async ({ page, request }) => {
+test('a Free org runs out, upgrades through Dodo checkout, summarizes again and opens the portal', async ({ page, request, browser }) => {
   test.setTimeout(120_000);
   await request.post(`${fakeDodoURL}/_control/knobs`, { data: {} });
 
@@ -56,6 +56,18 @@ test('a Free org runs out, upgrades through Dodo checkout, summarizes again and 
   await expect(page.getByTestId('checkout-confirmed')).toBeVisible({ timeout: 30_000 });
   await expect(page.getByTestId('checkout-confirmed')).toContainText('Pro');
   await page.screenshot(shot('billing-confirmed'));
+
+  // The same pages without JavaScript: rendered whole on the server.
+  const returnURL = page.url();
+  const noJs = await browser.newContext({ javaScriptEnabled: false, storageState: await page.context().storageState() });
+  const plain = await noJs.newPage();
+  await plain.goto(returnURL);
+  await expect(plain.getByTestId('checkout-confirmed')).toContainText('Pro');
+  await plain.goto(dashboard.replace(/\/?$/, '/billing'));
+  await expect(plain.getByTestId('current-plan')).toHaveText('Pro');
+  await expect(plain.getByRole('button', { name: 'Upgrade to Team' })).toBeVisible();
+  await plain.screenshot(shot('billing-pro-no-js'));
+  await noJs.close();
   await request.post(`${fakeDodoURL}/_control/knobs`, { data: {} });
 
   // Upgraded: a fresh period with the Pro limit, and the payment in the history.
