@@ -46,6 +46,9 @@ pub enum AppError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// The database is down, restarting or saturated: nothing was done.
+    #[error("tldw's database is not answering right now. Nothing was done; please try again in a few seconds.")]
+    DatabaseUnavailable { retry_after_seconds: u64 },
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
 }
@@ -68,6 +71,9 @@ impl AppError {
             | AppError::QuotaExceeded {
                 retry_after_seconds,
                 ..
+            }
+            | AppError::DatabaseUnavailable {
+                retry_after_seconds,
             } => Some(*retry_after_seconds),
             _ => None,
         }
@@ -93,7 +99,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::Validation(_) => 422,
             AppError::RateLimited { .. } | AppError::QuotaExceeded { .. } => 429,
-            AppError::Unavailable(_) => 503,
+            AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => 503,
             AppError::Internal => 500,
         }
     }
@@ -110,7 +116,7 @@ impl AppError {
             AppError::Validation(_) => "validation_failed",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::QuotaExceeded { .. } => "quota_exceeded",
-            AppError::Unavailable(_) => "unavailable",
+            AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => "unavailable",
             AppError::Internal => "internal",
         }
     }
@@ -122,6 +128,23 @@ impl AppError {
         let error = error.into();
         tracing::error!(error = format!("{error:#}"), "internal error");
         AppError::Internal
+    }
+}
+
+/// `?` on a query: an unreachable database becomes a 503 with
+/// `Retry-After` (logged as a warning), anything else an opaque 500 with its
+/// cause logged.
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> AppError {
+        if crate::server::db::is_unavailable(&error) {
+            tracing::warn!(error = %error, "the database is unavailable");
+            AppError::DatabaseUnavailable {
+                retry_after_seconds: 2,
+            }
+        } else {
+            AppError::internal(error)
+        }
     }
 }
 

@@ -163,6 +163,7 @@ impl Application {
             settings.summaries.clone(),
             settings.billing.plans.clone(),
         );
+        summaries.start_sweeper();
         let router = router(AppState {
             leptos_options,
             db: db.clone(),
@@ -289,6 +290,10 @@ fn router(state: AppState) -> Router {
         .route(
             "/api/v1/orgs/{slug}/summaries",
             axum::routing::post(api::request_summary),
+        )
+        .route(
+            "/api/v1/orgs/{slug}/summaries/{video_id}",
+            get(api::get_summary),
         )
         .route(
             "/webhooks/dodo",

@@ -94,7 +94,7 @@ pub async fn sign_out() -> Result<(), AppError> {
         {
             session::revoke(&ctx.state.db, token_hash)
                 .await
-                .map_err(AppError::internal)?;
+                .map_err(AppError::from)?;
         }
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
         leptos_axum::redirect("/");
@@ -113,7 +113,7 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
         let account = ctx.account().await?;
         session::revoke_all(&ctx.state.db, account.id)
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
         leptos_axum::redirect("/sign-in?signed_out=everywhere");
         Ok(())

@@ -73,7 +73,7 @@ pub async fn accept_invitation(token: String) -> Result<(), AppError> {
         if let SessionHandle::Builtin { token_hash, .. } = &account.session {
             session::set_active_org(&ctx.state.db, token_hash, org)
                 .await
-                .map_err(AppError::internal)?;
+                .map_err(AppError::from)?;
         }
         leptos_axum::redirect("/app");
         Ok(())

@@ -47,7 +47,7 @@ pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
         {
             session::set_active_org(db, token_hash, member.org.id)
                 .await
-                .map_err(AppError::internal)?;
+                .map_err(AppError::from)?;
         }
         let members = members::list(db, &member).await?;
         let invitations = if member.role().allows(Permission::ManageInvitations) {

@@ -531,7 +531,11 @@ async fn reserve(db: &Db, sub: &Sub, n: usize) -> Result<Reservation, QuotaStatu
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    outcome.map_err(|exhausted| exhausted.0)
+    match outcome {
+        quota::Reserve::Reserved(reservation) => Ok(reservation),
+        quota::Reserve::Exhausted(status) => Err(status),
+        quota::Reserve::AlreadyOpen => panic!("video {n} already had an open reservation"),
+    }
 }
 
 async fn quota_status(db: &Db, org: OrgId) -> QuotaStatus {

@@ -25,7 +25,7 @@ async fn reserve(db: &Db, org: OrgId, user: UserId, n: usize, limit: i32) -> Opt
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    outcome.ok()
+    outcome.reserved()
 }
 
 async fn counter_and_ledger(db: &Db, org: OrgId) -> (i32, i64) {
@@ -73,15 +73,18 @@ async fn exhaustion_reports_usage_limit_and_the_next_period() {
         assert!(reserve(&db, org, user, n, 3).await.is_some());
     }
     let mut tx = db.tenant(TenantScope::member(org, user)).await.unwrap();
-    let exhausted = quota::reserve(&mut tx, user, &video(99), &free_limit(3))
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!((exhausted.0.used, exhausted.0.limit), (3, 3));
+    let quota::Reserve::Exhausted(exhausted) =
+        quota::reserve(&mut tx, user, &video(99), &free_limit(3))
+            .await
+            .unwrap()
+    else {
+        panic!("a fourth unit was reserved past a limit of 3");
+    };
+    assert_eq!((exhausted.used, exhausted.limit), (3, 3));
     let now = chrono::Utc::now();
-    assert!(exhausted.0.resets_at > now);
-    assert!(exhausted.0.resets_at - now <= chrono::Duration::days(31));
-    assert_eq!(chrono::Datelike::day(&exhausted.0.resets_at), 1);
+    assert!(exhausted.resets_at > now);
+    assert!(exhausted.resets_at - now <= chrono::Duration::days(31));
+    assert_eq!(chrono::Datelike::day(&exhausted.resets_at), 1);
 }
 
 #[tokio::test]

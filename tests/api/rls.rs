@@ -39,6 +39,10 @@ const DEFINER_FUNCTIONS: &[(&str, &str)] = &[
         "a Dodo event's org, from the subscription, checkout or customer ids we stored",
     ),
     (
+        "orgs_with_abandoned_reservations",
+        "the sweeper: ids of orgs holding a reservation nobody settles any more (org ids only; the settling runs in each org's tenant transaction)",
+    ),
+    (
         "org_id_by_slug",
         "`tldw plan set --org <slug>`; executable by the owner role only, not the app",
     ),

@@ -143,5 +143,7 @@ async fn ensure_membership(
     .execute(tx.conn())
     .await
     .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }

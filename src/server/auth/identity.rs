@@ -73,9 +73,17 @@ impl Authenticator {
                 let Some(token) = session::token_from(headers) else {
                     return Ok(None);
                 };
-                let record = session::lookup(db, &token)
-                    .await
-                    .map_err(AppError::internal)?;
+                let token_hash = session::hash_token(&token);
+                let record = match db.identity().session(&token_hash) {
+                    Some(record) => Some(record),
+                    None => {
+                        let record = session::lookup(db, &token).await.map_err(AppError::from)?;
+                        if let Some(record) = &record {
+                            db.identity().remember_session(record);
+                        }
+                        record
+                    }
+                };
                 Ok(record.map(|r| CurrentAccount {
                     id: r.account_id,
                     email: r.email,
@@ -90,7 +98,19 @@ impl Authenticator {
                     return Ok(None);
                 };
                 match verifier.verify(&token).await {
-                    Ok(clerk) => clerk_link::account_for(db, &clerk).await.map(Some),
+                    Ok(clerk) => {
+                        let key = (
+                            clerk.user_id.clone(),
+                            clerk.org.as_ref().map(|o| o.id.clone()),
+                            clerk.org.as_ref().and_then(|o| o.role.clone()),
+                        );
+                        if let Some(account) = db.identity().clerk_account(&key) {
+                            return Ok(Some(account));
+                        }
+                        let account = clerk_link::account_for(db, &clerk).await?;
+                        db.identity().remember_clerk_account(key, &account);
+                        Ok(Some(account))
+                    }
                     Err(error) => {
                         tracing::info!(%error, "rejected a Clerk session token");
                         Ok(None)
@@ -121,18 +141,18 @@ fn clerk_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Every org the account belongs to, through the one narrow cross-tenant
-/// function (see the accounts migration).
+/// function (see the accounts migration). Always read fresh (and then
+/// remembered for [`member_of`]).
 #[tracing::instrument(skip(db), fields(%account))]
 pub async fn memberships(db: &Db, account: AccountId) -> Result<Vec<OrgSummary>, AppError> {
-    let mut tx = db.shared().await.map_err(AppError::internal)?;
+    let mut tx = db.shared().await?;
     let rows: Vec<(uuid::Uuid, uuid::Uuid, String, String, String, bool)> =
         sqlx::query_as("select org_id, user_id, slug, name, role, personal from account_orgs($1)")
             .bind(account.as_uuid())
             .fetch_all(tx.conn())
-            .await
-            .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
-    Ok(rows
+            .await?;
+    tx.commit().await?;
+    let orgs: Vec<OrgSummary> = rows
         .into_iter()
         .filter_map(|(org, user, slug, name, role, personal)| {
             Some(OrgSummary {
@@ -144,25 +164,36 @@ pub async fn memberships(db: &Db, account: AccountId) -> Result<Vec<OrgSummary>,
                 personal,
             })
         })
-        .collect())
+        .collect();
+    db.identity().remember_memberships(account, orgs.clone());
+    Ok(orgs)
 }
 
 /// The account as a member of the org at `slug`. Not a member (or no such
-/// org) is 404 either way, so slugs of other tenants reveal nothing.
+/// org) is 404 either way, so slugs of other tenants reveal nothing. The
+/// answer may come from the identity cache (see `auth::cache` for how stale
+/// it can be); a slug missing from the cached list is looked up again.
 pub async fn member_of(
     db: &Db,
     account: &CurrentAccount,
     slug: &str,
 ) -> Result<CurrentMember, AppError> {
-    memberships(db, account.id)
-        .await?
-        .into_iter()
-        .find(|org| org.slug == slug)
-        .map(|org| CurrentMember {
-            account: account.clone(),
-            org,
-        })
-        .ok_or_else(|| AppError::NotFound("organization".into()))
+    let cached = db
+        .identity()
+        .memberships(account.id)
+        .and_then(|orgs| orgs.iter().find(|org| org.slug == slug).cloned());
+    let org = match cached {
+        Some(org) => Some(org),
+        None => memberships(db, account.id)
+            .await?
+            .into_iter()
+            .find(|org| org.slug == slug),
+    };
+    org.map(|org| CurrentMember {
+        account: account.clone(),
+        org,
+    })
+    .ok_or_else(|| AppError::NotFound("organization".into()))
 }
 
 /// The org to land in: the session's choice while still a member, else the

@@ -1,6 +1,7 @@
 //! Who is asking: built-in accounts or Clerk session tokens, behind the same
 //! types so the rest of the app does not know which one is on.
 
+pub mod cache;
 pub mod clerk;
 pub mod clerk_link;
 pub mod client_ip;

@@ -30,7 +30,7 @@ pub const SIGN_UP_PER_ADDRESS: Limit = Limit {
 /// upsert, so concurrent attempts cannot slip past the count.
 #[tracing::instrument(skip(db), fields(key))]
 pub async fn hit(db: &Db, key: &str, limit: Limit) -> Result<(), AppError> {
-    let mut tx = db.shared().await.map_err(AppError::internal)?;
+    let mut tx = db.shared().await.map_err(AppError::from)?;
     let (hits, retry_after): (i32, f64) = sqlx::query_as(
         "insert into rate_limits as r (key, window_start, hits) values ($1, now(), 1)
          on conflict (key) do update set
@@ -42,8 +42,8 @@ pub async fn hit(db: &Db, key: &str, limit: Limit) -> Result<(), AppError> {
     .bind(limit.window.as_secs_f64())
     .fetch_one(tx.conn())
     .await
-    .map_err(AppError::internal)?;
-    tx.commit().await.map_err(AppError::internal)?;
+    .map_err(AppError::from)?;
+    tx.commit().await.map_err(AppError::from)?;
     if hits > limit.max_hits {
         tracing::warn!(key, hits, "rate limit reached");
         return Err(AppError::RateLimited {

@@ -108,6 +108,7 @@ pub async fn lookup(db: &Db, token: &str) -> Result<Option<SessionRecord>, sqlx:
 }
 
 pub async fn set_active_org(db: &Db, token_hash: &[u8], org: OrgId) -> Result<(), sqlx::Error> {
+    db.identity().forget_session(token_hash);
     let mut tx = db.shared().await?;
     sqlx::query("update sessions set active_org_id = $2 where token_hash = $1")
         .bind(token_hash)
@@ -118,6 +119,7 @@ pub async fn set_active_org(db: &Db, token_hash: &[u8], org: OrgId) -> Result<()
 }
 
 pub async fn revoke(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+    db.identity().forget_session(token_hash);
     let mut tx = db.shared().await?;
     sqlx::query("delete from sessions where token_hash = $1")
         .bind(token_hash)
@@ -128,6 +130,7 @@ pub async fn revoke(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
 
 /// "Sign out everywhere": every session of the account ends now.
 pub async fn revoke_all(db: &Db, account_id: AccountId) -> Result<u64, sqlx::Error> {
+    db.identity().forget_sessions();
     let mut tx = db.shared().await?;
     let done = sqlx::query("delete from sessions where account_id = $1")
         .bind(account_id.as_uuid())

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 pub use tenant::{SharedTx, TenantScope, TenantTx};
 
+use crate::server::auth::cache::IdentityCache;
+
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -41,6 +43,35 @@ pub async fn migrate(owner: &PgConnectOptions) -> anyhow::Result<()> {
     result
 }
 
+/// How long a request waits for a pooled connection before it is answered
+/// 503 (the database is down or saturated).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pooled connection that died with its server (a restart): nothing ran
+/// on it yet, so starting over on another connection is safe.
+fn is_stale_connection(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+}
+
+/// The database could not be reached (as opposed to a statement that
+/// failed): worth a 503 and a retry, not a 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, too many
+        // connections: the server is going away or not there yet.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")),
+        _ => false,
+    }
+}
+
 /// Why the app should not take traffic yet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotReady {
@@ -50,10 +81,13 @@ pub enum NotReady {
     MigrationsPending { applied: usize, expected: usize },
 }
 
-/// The runtime pool, connected as the app role.
+/// The runtime pool, connected as the app role, and the short-lived
+/// identity cache in front of it (see [`IdentityCache`]): the services that
+/// change memberships reach it through here to forget what they changed.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    identity: IdentityCache,
 }
 
 impl Db {
@@ -61,22 +95,41 @@ impl Db {
     pub async fn connect(app: PgConnectOptions, max_connections: u32) -> anyhow::Result<Db> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            // A request waits at most this long for a connection, then gets
+            // a 503 with Retry-After instead of hanging.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // No ping before every use (a round trip per transaction): a
+            // connection that died with the server fails at BEGIN instead,
+            // and `begin` retries that once on a fresh connection.
+            .test_before_acquire(false)
             .connect_with(app)
             .await
             .context("could not connect to PostgreSQL as the app role")?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            identity: IdentityCache::new(),
+        })
+    }
+
+    pub fn identity(&self) -> &IdentityCache {
+        &self.identity
     }
 
     /// Opens a transaction scoped to one organization (see [`TenantTx`]).
     pub async fn tenant(&self, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
-        TenantTx::begin(&self.pool, scope).await
+        match TenantTx::begin(&self.pool, scope).await {
+            Err(error) if is_stale_connection(&error) => TenantTx::begin(&self.pool, scope).await,
+            result => result,
+        }
     }
 
     /// Opens a transaction for the shared tables (the `videos` cache). It
     /// carries no org, so tenant tables are invisible from it.
     pub async fn shared(&self) -> Result<SharedTx, sqlx::Error> {
-        SharedTx::begin(&self.pool).await
+        match SharedTx::begin(&self.pool).await {
+            Err(error) if is_stale_connection(&error) => SharedTx::begin(&self.pool).await,
+            result => result,
+        }
     }
 
     /// Reachable, and every migration this binary knows is applied.

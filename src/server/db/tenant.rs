@@ -1,6 +1,6 @@
 //! Transactions that carry their tenant with them.
 
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::domain::{OrgId, UserId};
 
@@ -39,16 +39,17 @@ pub struct TenantTx {
 }
 
 impl TenantTx {
-    #[tracing::instrument(name = "db.tenant_tx", skip(pool), fields(org_id = %scope.org_id))]
+    /// `BEGIN` and the tenant settings travel as one simple query: one
+    /// round trip, not two. Both values are UUIDs we print ourselves, so
+    /// nothing a client sent is ever spliced into the SQL.
     pub(super) async fn begin(pool: &PgPool, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "select set_config('app.org_id', $1, true), set_config('app.user_id', $2, true)",
-        )
-        .bind(scope.org_id.to_string())
-        .bind(scope.user_id.map(|id| id.to_string()).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
+        let user = scope.user_id.map(|id| id.to_string()).unwrap_or_default();
+        let tx = pool
+            .begin_with(AssertSqlSafe(format!(
+                "BEGIN; SELECT set_config('app.org_id', '{}', true), set_config('app.user_id', '{user}', true)",
+                scope.org_id
+            )))
+            .await?;
         Ok(TenantTx { tx, scope })
     }
 

@@ -108,7 +108,7 @@ impl Ctx {
     ) -> Result<(), AppError> {
         let token = session::create(&self.state.db, account, active_org, self.user_agent())
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         self.set_cookie(session::cookie(token, self.secure_cookies()));
         leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/app".into()));
         Ok(())

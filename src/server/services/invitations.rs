@@ -236,5 +236,6 @@ pub async fn accept(db: &Db, account: &CurrentAccount, token: &str) -> Result<Or
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
     Ok(org)
 }

@@ -93,7 +93,9 @@ pub async fn change_role(
         .execute(tx.conn())
         .await
         .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }
 
 #[tracing::instrument(skip(db, member), fields(org = %member.org.id))]
@@ -112,7 +114,9 @@ pub async fn remove(db: &Db, member: &CurrentMember, target: UserId) -> Result<(
         return Err(AppError::Conflict(LAST_OWNER.into()));
     }
     delete_member(tx.conn(), member, target).await?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }
 
 #[tracing::instrument(skip(db, member), fields(org = %member.org.id))]
@@ -129,7 +133,9 @@ pub async fn leave(db: &Db, member: &CurrentMember) -> Result<(), AppError> {
         return Err(AppError::Conflict(LAST_OWNER.into()));
     }
     delete_member(tx.conn(), member, member.org.user_id).await?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }
 
 /// Makes `target` an owner and the current owner an admin.
@@ -158,7 +164,9 @@ pub async fn transfer_ownership(
     .execute(tx.conn())
     .await
     .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }
 
 async fn delete_member(

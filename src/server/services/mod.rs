@@ -21,5 +21,5 @@ pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<String> {
 }
 
 pub(crate) fn db_error(error: sqlx::Error) -> AppError {
-    AppError::internal(error)
+    AppError::from(error)
 }

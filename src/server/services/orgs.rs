@@ -93,6 +93,7 @@ pub async fn create(
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
     Ok(OrgSummary {
         id,
         user_id,
@@ -113,7 +114,9 @@ pub async fn rename(db: &Db, member: &CurrentMember, name: OrgName) -> Result<()
         .execute(tx.conn())
         .await
         .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }
 
 /// Deletes the org and everything in it (cascades). The personal org stays.
@@ -137,5 +140,7 @@ pub async fn delete(db: &Db, member: &CurrentMember, confirm_slug: &str) -> Resu
         .execute(tx.conn())
         .await
         .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)
+    tx.commit().await.map_err(db_error)?;
+    db.identity().forget_memberships();
+    Ok(())
 }

@@ -51,12 +51,29 @@ pub struct Reservation {
     pub id: Uuid,
 }
 
-/// The quota ran out; the caller answers 429 with these numbers.
+/// What asking for a unit got.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exhausted(pub QuotaStatus);
+pub enum Reserve {
+    Reserved(Reservation),
+    /// The quota ran out; the caller answers 429 with these numbers.
+    Exhausted(QuotaStatus),
+    /// The org already has an open reservation for this video (one per org
+    /// and video): the caller joins that request instead of paying twice.
+    AlreadyOpen,
+}
+
+impl Reserve {
+    /// The reservation, if one was made.
+    pub fn reserved(self) -> Option<Reservation> {
+        match self {
+            Reserve::Reserved(reservation) => Some(reservation),
+            _ => None,
+        }
+    }
+}
 
 /// `{"free": 10, "pro": 200, …}`: the limits, for SQL.
-fn limits_json(plans: &PlanCatalog) -> serde_json::Value {
+pub fn limits_json(plans: &PlanCatalog) -> serde_json::Value {
     plans
         .plans()
         .iter()
@@ -72,10 +89,10 @@ pub async fn reserve(
     user: UserId,
     video: &VideoId,
     plans: &PlanCatalog,
-) -> Result<Result<Reservation, Exhausted>, AppError> {
+) -> Result<Reserve, AppError> {
     let org = tx.org_id();
     let id = Uuid::new_v4();
-    let reserved: Option<Uuid> = sqlx::query_scalar(
+    let reserved: Result<Option<Uuid>, sqlx::Error> = sqlx::query_scalar(
         "with entitlement as (
              select e.period_start, e.period_end, coalesce(($2::jsonb ->> e.plan)::int, 0) as max_used
              from org_entitlement($1) e
@@ -97,17 +114,18 @@ pub async fn reserve(
     .bind(user.as_uuid())
     .bind(video.as_str())
     .fetch_optional(tx.conn())
-    .await
-    .map_err(|error| match super::unique_violation(&error).as_deref() {
-        // At most one open reservation per org and video.
-        Some("usage_records_open_video_idx") => {
-            AppError::Conflict("This video is already being summarized.".into())
-        }
-        _ => db_error(error),
-    })?;
+    .await;
     match reserved {
-        Some(id) => Ok(Ok(Reservation { org_id: org, id })),
-        None => Ok(Err(Exhausted(status(tx, plans).await?))),
+        Ok(Some(id)) => Ok(Reserve::Reserved(Reservation { org_id: org, id })),
+        Ok(None) => Ok(Reserve::Exhausted(status(tx, plans).await?)),
+        // At most one open reservation per org and video.
+        Err(error)
+            if super::unique_violation(&error).as_deref()
+                == Some("usage_records_open_video_idx") =>
+        {
+            Ok(Reserve::AlreadyOpen)
+        }
+        Err(error) => Err(db_error(error)),
     }
 }
 

@@ -90,13 +90,19 @@ const SELECT: &str = "select status, title, channel, duration_seconds, thumbnail
     from videos where video_id = $1";
 
 pub async fn peek(db: &Db, video: &VideoId) -> Result<CacheState, AppError> {
-    let mut tx = db.shared().await.map_err(db_error)?;
+    let mut tx = db.shared().await?;
+    let state = read(tx.conn(), video).await?;
+    tx.commit().await?;
+    Ok(state)
+}
+
+/// The row's state, read inside a transaction the caller already has open
+/// (the table is shared, so a tenant transaction may read it too).
+pub async fn read(conn: &mut sqlx::PgConnection, video: &VideoId) -> Result<CacheState, AppError> {
     let row: Option<Row> = sqlx::query_as(SELECT)
         .bind(video.as_str())
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         None => CacheState::Missing,
         Some(row) => state_of(video, row),

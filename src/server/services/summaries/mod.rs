@@ -1,12 +1,20 @@
 //! From a pasted link to a summary: history, quota, the shared cache and
 //! the work itself.
 //!
-//! A request that would add a video to the org's history reserves a quota
-//! unit first (one atomic statement), then settles it in a background task
-//! that either does the work (it won the video's lease) or waits for whoever
-//! does. Success records the video in the history and spends the unit;
-//! failure refunds it, once. No database transaction stays open while
-//! YouTube or the model is working.
+//! A video that is already in the shared cache is served in one statement
+//! of one transaction (`ready`): history, the spent unit and its ledger row
+//! commit together and the answer goes out, with no background task. For
+//! anything else, a request that would add a video to the org's history
+//! reserves a quota unit first (one atomic statement), then settles it in a
+//! background task that either does the work (it won the video's lease) or
+//! waits for whoever does. Success records the video in the history and
+//! spends the unit; failure refunds it, once. No database transaction stays
+//! open while YouTube or the model is working.
+
+mod abandoned;
+pub mod ready;
+
+pub use ready::ReadySummary;
 
 use chrono::Utc;
 use std::{
@@ -16,14 +24,15 @@ use std::{
 
 use super::{
     db_error,
-    quota::{self, QuotaStatus, Reservation},
+    quota::{self, Reservation},
     video_cache::{self, CacheState, Completion, Lease},
     waiter::VideoWaiter,
 };
+use ready::HotPath;
 use crate::{
     domain::{
-        Dashboard, HistoryItem, KeyPoint, PlanCatalog, SummaryBody, SummaryStatus, SummaryView,
-        UserId, VideoId, transcript_file::parse_transcript,
+        Dashboard, HistoryItem, KeyPoint, Permission, PlanCatalog, SummaryBody, SummaryStatus,
+        SummaryView, UserId, VideoId, transcript_file::parse_transcript,
     },
     error::AppError,
     server::{
@@ -43,6 +52,17 @@ pub struct SummaryEngine {
     waiter: VideoWaiter,
     settings: Arc<SummarySettings>,
     plans: Arc<PlanCatalog>,
+    /// The plans' limits as JSON text, for the one-statement cache hit.
+    limits: Arc<str>,
+    sweeper: Arc<std::sync::OnceLock<tokio::task::AbortHandle>>,
+}
+
+/// What a request for a summary got.
+pub enum Requested {
+    /// It was in the cache (or the org's history): here it is, settled.
+    Ready(Box<ReadySummary>),
+    /// It is being made (or fetched) in the background.
+    Pending,
 }
 
 /// Text streamed to the shared row at most this often.
@@ -60,6 +80,7 @@ impl SummaryEngine {
         settings: SummarySettings,
         plans: PlanCatalog,
     ) -> SummaryEngine {
+        let limits = quota::limits_json(&plans).to_string().into();
         SummaryEngine {
             db,
             youtube,
@@ -67,46 +88,76 @@ impl SummaryEngine {
             waiter,
             settings: Arc::new(settings),
             plans: Arc::new(plans),
+            limits,
+            sweeper: Arc::default(),
         }
     }
 
-    /// Stops background listening (before the pool closes at shutdown).
+    /// Starts settling abandoned reservations in the background (see
+    /// `abandoned`). Once per engine.
+    pub fn start_sweeper(&self) {
+        let engine = self.clone();
+        self.sweeper
+            .get_or_init(|| tokio::spawn(abandoned::run_sweeper(engine)).abort_handle());
+    }
+
+    /// Stops background work (before the pool closes at shutdown).
     pub fn stop(&self) {
         self.waiter.stop();
-    }
-
-    /// The plans whose limits the quota applies.
-    pub fn plans(&self) -> &PlanCatalog {
-        &self.plans
-    }
-
-    /// Starts (or joins) making `video` for the member's org. Reopening a
-    /// video already in the org's history is free; a cached permanent
-    /// failure is answered at once and charges nothing.
-    #[tracing::instrument(skip(self, member), fields(org = %member.org.id, video = %video))]
-    pub async fn request(&self, member: &CurrentMember, video: &VideoId) -> Result<(), AppError> {
-        self.settle_abandoned(member).await?;
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        if already_requested(&mut tx, video).await? {
-            return Ok(());
+        if let Some(sweeper) = self.sweeper.get() {
+            sweeper.abort();
         }
-        tx.commit().await.map_err(db_error)?;
+    }
 
-        if let CacheState::Failed { message } = video_cache::peek(&self.db, video).await? {
+    /// Serves `video` to the member's org from the cache in one
+    /// transaction, or starts (or joins) making it. Reopening a video
+    /// already in the org's history is free; a cached failure is answered
+    /// at once and charges nothing.
+    #[tracing::instrument(level = "debug", skip(self, member), fields(org = %member.org.id, video = %video))]
+    pub async fn request(
+        &self,
+        member: &CurrentMember,
+        video: &VideoId,
+    ) -> Result<Requested, AppError> {
+        member.require(Permission::Summarize)?;
+        let mut tx = self.db.tenant(member.scope()).await?;
+        match ready::serve(&mut tx, member.org.user_id, video, &self.limits).await? {
+            HotPath::Ready(summary) => {
+                tx.commit().await?;
+                return Ok(Requested::Ready(summary));
+            }
+            HotPath::Exhausted {
+                used,
+                limit,
+                resets_at,
+            } => {
+                tx.rollback().await?;
+                return Err(quota_exceeded(used, limit, resets_at));
+            }
+            HotPath::Miss => {}
+        }
+
+        // Not in the cache: the lease path, still in this transaction.
+        abandoned::settle(&mut tx, self.settings.lease).await?;
+        if already_requested(&mut tx, video).await? {
+            tx.commit().await?;
+            return Ok(Requested::Pending);
+        }
+        if let CacheState::Failed { message } = video_cache::read(tx.conn(), video).await? {
+            tx.commit().await?;
             return Err(AppError::Conflict(message));
         }
-
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let reservation =
-            match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await {
-                Ok(Ok(reservation)) => reservation,
-                Ok(Err(exhausted)) => return Err(quota_exceeded(exhausted.0)),
+            match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await? {
+                quota::Reserve::Reserved(reservation) => reservation,
+                quota::Reserve::Exhausted(status) => {
+                    return Err(quota_exceeded(status.used, status.limit, status.resets_at));
+                }
                 // Someone in the org reserved it a moment ago (one open
                 // reservation per org and video): join that request, for free.
-                Err(AppError::Conflict(_)) => return Ok(()),
-                Err(error) => return Err(error),
+                quota::Reserve::AlreadyOpen => return Ok(Requested::Pending),
             };
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
 
         let engine = self.clone();
         let (scope, video) = (member.scope(), video.clone());
@@ -116,7 +167,7 @@ impl SummaryEngine {
                 tracing::error!(error = %error, "settling a summary request failed");
             }
         });
-        Ok(())
+        Ok(Requested::Pending)
     }
 
     /// Summarizes a transcript a member pasted (YouTube had none, or blocks
@@ -129,6 +180,7 @@ impl SummaryEngine {
         video: &VideoId,
         text: &str,
     ) -> Result<(), AppError> {
+        member.require(Permission::Summarize)?;
         let lines: Vec<TranscriptLine> = parse_transcript(text)
             .map_err(|e| AppError::field("transcript", e.to_string()))?
             .into_iter()
@@ -140,8 +192,15 @@ impl SummaryEngine {
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let reservation =
             match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await? {
-                Ok(reservation) => reservation,
-                Err(exhausted) => return Err(quota_exceeded(exhausted.0)),
+                quota::Reserve::Reserved(reservation) => reservation,
+                quota::Reserve::Exhausted(status) => {
+                    return Err(quota_exceeded(status.used, status.limit, status.resets_at));
+                }
+                quota::Reserve::AlreadyOpen => {
+                    return Err(AppError::Conflict(
+                        "This video is already being summarized.".into(),
+                    ));
+                }
             };
         tx.commit().await.map_err(db_error)?;
 
@@ -223,8 +282,9 @@ impl SummaryEngine {
         member: &CurrentMember,
         video: &VideoId,
     ) -> Result<SummaryStatus, AppError> {
-        self.settle_abandoned(member).await?;
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        member.require(Permission::ViewHistory)?;
+        let mut tx = self.db.tenant(member.scope()).await?;
+        abandoned::settle(&mut tx, self.settings.lease).await?;
         let own: Option<(serde_json::Value, String, String, bool)> = sqlx::query_as(
             "select summary, model, prompt_version, built_in from own_transcript_summaries
              where org_id = $1 and video_id = $2",
@@ -261,8 +321,8 @@ impl SummaryEngine {
         .await
         .map_err(db_error)?;
         let open = has_open_reservation(&mut tx, video).await?;
-        tx.commit().await.map_err(db_error)?;
-        let state = video_cache::peek(&self.db, video).await?;
+        let state = video_cache::read(tx.conn(), video).await?;
+        tx.commit().await?;
         Ok(match (history, state) {
             (Some(from_cache), CacheState::Ready(view)) => {
                 SummaryStatus::Ready { view, from_cache }
@@ -287,53 +347,6 @@ impl SummaryEngine {
                 partial: None,
             },
         })
-    }
-
-    /// Settles reservations whose request died with its process (a crash
-    /// between reserving and settling): the unit is spent if the video got
-    /// made, refunded otherwise. Runs inside the org's own transaction when
-    /// the org next asks for something, so it never reads across tenants.
-    /// A reservation counts as abandoned once it is older than the lease and
-    /// its video is settled, or its lease ran out a whole lease ago (a live
-    /// waiter would have taken it over within a poll interval).
-    async fn settle_abandoned(&self, member: &CurrentMember) -> Result<(), AppError> {
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        let abandoned: Vec<AbandonedRow> = sqlx::query_as(
-            "select r.id, r.user_id, r.video_id, v.status, v.title
-             from usage_records r left join videos v on v.video_id = r.video_id
-             where r.org_id = $1 and r.status = 'reserved'
-               and r.created_at < now() - make_interval(secs => $2)
-               and (v.video_id is null
-                    or v.status <> 'pending'
-                    -- Nobody took the expired lease over for a whole lease
-                    -- period: every request waiting on it is gone too.
-                    or v.lease_expires_at <= now() - make_interval(secs => $2))",
-        )
-        .bind(member.org.id.as_uuid())
-        .bind(self.settings.lease.as_secs_f64())
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db_error)?;
-        for AbandonedRow {
-            id,
-            user_id: user,
-            video_id: video,
-            status,
-            title,
-        } in abandoned
-        {
-            let reservation = Reservation {
-                org_id: member.org.id,
-                id,
-            };
-            if status.as_deref() == Some("ready") {
-                settle_success(&mut tx, reservation, user, &video, title.as_deref(), false).await?;
-            } else {
-                quota::refund(&mut tx, reservation).await?;
-            }
-            tracing::info!(%video, "settled an abandoned reservation");
-        }
-        tx.commit().await.map_err(db_error)
     }
 
     /// Makes or waits for the video, then spends or refunds the unit.
@@ -581,13 +594,13 @@ pub fn cost_micros(
         .unwrap_or(0)
 }
 
-pub fn quota_exceeded(status: QuotaStatus) -> AppError {
-    let retry = (status.resets_at - Utc::now()).num_seconds().max(1) as u64;
+pub fn quota_exceeded(used: i32, limit: i32, resets_at: chrono::DateTime<Utc>) -> AppError {
+    let retry = (resets_at - Utc::now()).num_seconds().max(1) as u64;
     AppError::QuotaExceeded {
-        used: status.used,
-        limit: status.limit,
-        resets_at: status.resets_at.to_rfc3339(),
-        resets_on: status.resets_at.format("%B %-d").to_string(),
+        used,
+        limit,
+        resets_at: resets_at.to_rfc3339(),
+        resets_on: resets_at.format("%B %-d").to_string(),
         retry_after_seconds: retry,
     }
 }
@@ -669,15 +682,6 @@ async fn has_open_reservation(
 const PAGE_SIZE: i64 = 10;
 
 #[derive(sqlx::FromRow)]
-struct AbandonedRow {
-    id: uuid::Uuid,
-    user_id: uuid::Uuid,
-    video_id: String,
-    status: Option<String>,
-    title: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
 struct HistoryRow {
     video_id: String,
     title: Option<String>,
@@ -695,6 +699,7 @@ impl SummaryEngine {
         filter: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Dashboard, AppError> {
+        member.require(Permission::ViewHistory)?;
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         let status = quota::status(&mut tx, &self.plans).await?;
         let cursor = cursor.and_then(parse_cursor);

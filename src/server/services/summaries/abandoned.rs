@@ -1,0 +1,117 @@
+//! Reservations whose request died with its process (a crash between
+//! reserving and settling): the unit is spent if the video got made,
+//! refunded otherwise.
+//!
+//! A reservation counts as abandoned once it is older than the lease and
+//! its video is settled, or its lease ran out a whole lease ago (a live
+//! waiter would have taken it over within a poll interval). They are
+//! settled on the org's lease path (a request that is not a cache hit) and
+//! by a sweeper in every process, so a unit never stays reserved much past
+//! a lease even if the org asks for nothing more. Cache hits never pay for
+//! this.
+
+use std::time::Duration;
+
+use super::{SummaryEngine, settle_success};
+use crate::{
+    domain::OrgId,
+    error::AppError,
+    server::{
+        db::{TenantScope, TenantTx},
+        services::quota::{self, Reservation},
+    },
+};
+
+#[derive(sqlx::FromRow)]
+struct AbandonedRow {
+    id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    video_id: String,
+    status: Option<String>,
+    title: Option<String>,
+}
+
+/// Settles the org's abandoned reservations inside `tx`.
+pub async fn settle(tx: &mut TenantTx, lease: Duration) -> Result<usize, AppError> {
+    let abandoned: Vec<AbandonedRow> = sqlx::query_as(
+        "select r.id, r.user_id, r.video_id, v.status, v.title
+         from usage_records r left join videos v on v.video_id = r.video_id
+         where r.org_id = $1 and r.status = 'reserved'
+           and r.created_at < now() - make_interval(secs => $2)
+           and (v.video_id is null
+                or v.status <> 'pending'
+                -- Nobody took the expired lease over for a whole lease
+                -- period: every request waiting on it is gone too.
+                or v.lease_expires_at <= now() - make_interval(secs => $2))",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(lease.as_secs_f64())
+    .fetch_all(tx.conn())
+    .await?;
+    let count = abandoned.len();
+    for row in abandoned {
+        let reservation = Reservation {
+            org_id: tx.org_id(),
+            id: row.id,
+        };
+        if row.status.as_deref() == Some("ready") {
+            settle_success(
+                tx,
+                reservation,
+                row.user_id,
+                &row.video_id,
+                row.title.as_deref(),
+                false,
+            )
+            .await?;
+        } else {
+            quota::refund(tx, reservation).await?;
+        }
+        tracing::info!(video = %row.video_id, "settled an abandoned reservation");
+    }
+    Ok(count)
+}
+
+/// How often the sweeper looks: often enough that nothing stays reserved
+/// much past a lease, rarely enough to cost nothing.
+pub fn sweep_interval(lease: Duration) -> Duration {
+    (lease / 4).clamp(Duration::from_millis(500), Duration::from_secs(60))
+}
+
+impl SummaryEngine {
+    /// One pass: find the orgs with abandoned reservations (the only
+    /// cross-tenant read, through a narrow definer function that returns
+    /// org ids) and settle each in its own tenant transaction.
+    pub async fn sweep_abandoned(&self) -> Result<usize, AppError> {
+        let mut shared = self.db.shared().await?;
+        let orgs: Vec<uuid::Uuid> =
+            sqlx::query_scalar("select org_id from orgs_with_abandoned_reservations($1)")
+                .bind(self.settings.lease.as_secs_f64())
+                .fetch_all(shared.conn())
+                .await?;
+        shared.commit().await?;
+        let mut settled = 0;
+        for org in orgs {
+            let mut tx = self
+                .db
+                .tenant(TenantScope::org(OrgId::from_uuid(org)))
+                .await?;
+            settled += settle(&mut tx, self.settings.lease).await?;
+            tx.commit().await?;
+        }
+        Ok(settled)
+    }
+}
+
+/// Runs [`SummaryEngine::sweep_abandoned`] forever; a failed pass (the
+/// database is down) is logged and tried again on the next tick.
+pub async fn run_sweeper(engine: SummaryEngine) {
+    let mut tick = tokio::time::interval(sweep_interval(engine.settings.lease));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = engine.sweep_abandoned().await {
+            tracing::warn!(%error, "sweeping abandoned reservations failed; will retry");
+        }
+    }
+}
