@@ -6,6 +6,10 @@
 -- check, cache peek, reservation, then a background claim, peek and
 -- settle). This function does the whole of it inside the caller's tenant
 -- transaction, in one statement:
+--   * the member asked too often this minute -> 'throttled' with the
+--                                             seconds to wait (counted in
+--                                             rate_limits, shared by every
+--                                             process; p_per_minute 0 = off);
 --   * the video is not ready               -> 'miss' (the caller takes the
 --                                             lease/single-flight path);
 --   * already in this org's history        -> 'history', free;
@@ -22,7 +26,8 @@
 -- upsert is the same conditional statement quota reservations use, so the
 -- count can never pass the limit. Lock order is always history row, then
 -- counter row, which every other writer of these tables also follows.
-create function serve_ready_summary(p_org uuid, p_user uuid, p_video text, p_limits jsonb)
+create function serve_ready_summary(
+    p_org uuid, p_user uuid, p_video text, p_limits jsonb, p_per_minute integer)
 returns table (
     outcome          text,
     from_cache       boolean,
@@ -37,7 +42,8 @@ returns table (
     built_in         boolean,
     used             integer,
     max_used         integer,
-    resets_at        timestamptz
+    resets_at        timestamptz,
+    retry_after      integer
 )
 language plpgsql volatile
 as $$
@@ -48,7 +54,25 @@ declare
     known      boolean;
     period     timestamptz;
     ent        record;
+    hits       integer;
+    wait       float8;
 begin
+    if p_per_minute > 0 then
+        insert into rate_limits as r (key, window_start, hits)
+        values ('summaries:member:' || p_user, now(), 1)
+        on conflict (key) do update set
+            hits = case when r.window_start <= now() - interval '1 minute' then 1 else r.hits + 1 end,
+            window_start = case when r.window_start <= now() - interval '1 minute' then now() else r.window_start end
+        returning r.hits, extract(epoch from (r.window_start + interval '1 minute' - now()))::float8
+        into hits, wait;
+        if hits > p_per_minute then
+            return query select 'throttled'::text, null::boolean, null::boolean, null::text, null::text,
+                null::integer, null::text, null::text, null::text, null::text, null::boolean,
+                null::integer, p_per_minute, null::timestamptz, greatest(ceil(wait)::integer, 1);
+            return;
+        end if;
+    end if;
+
     select vi.title, vi.channel, vi.duration_seconds, vi.thumbnail_url, vi.summary::text as summary,
            vi.model, vi.prompt_version, vi.built_in
       into v
@@ -57,7 +81,7 @@ begin
     if not found then
         return query select 'miss'::text, null::boolean, null::boolean, null::text, null::text, null::integer,
             null::text, null::text, null::text, null::text, null::boolean, null::integer, null::integer,
-            null::timestamptz;
+            null::timestamptz, null::integer;
         return;
     end if;
 
@@ -78,11 +102,11 @@ begin
         if found then
             return query select 'history'::text, false, true, 'Your pasted transcript'::text, null::text,
                 null::integer, null::text, own.summary, own.model, own.prompt_version, own.built_in,
-                null::integer, null::integer, null::timestamptz;
+                null::integer, null::integer, null::timestamptz, null::integer;
         else
             return query select 'history'::text, coalesce(known, true), false, v.title, v.channel,
                 v.duration_seconds, v.thumbnail_url, v.summary, v.model, v.prompt_version, v.built_in,
-                null::integer, null::integer, null::timestamptz;
+                null::integer, null::integer, null::timestamptz, null::integer;
         end if;
         return;
     end if;
@@ -102,7 +126,7 @@ begin
             null::integer, null::text, null::text, null::text, null::text, null::boolean,
             coalesce((select c.used from usage_counters c
                       where c.org_id = p_org and c.period_start = ent.period_start), 0),
-            ent.max_used, ent.period_end;
+            ent.max_used, ent.period_end, null::integer;
         return;
     end if;
 
@@ -111,11 +135,11 @@ begin
 
     return query select 'charged'::text, true, false, v.title, v.channel, v.duration_seconds,
         v.thumbnail_url, v.summary, v.model, v.prompt_version, v.built_in,
-        null::integer, null::integer, null::timestamptz;
+        null::integer, null::integer, null::timestamptz, null::integer;
 end
 $$;
-revoke execute on function serve_ready_summary(uuid, uuid, text, jsonb) from public;
-grant execute on function serve_ready_summary(uuid, uuid, text, jsonb) to tldw_app;
+revoke execute on function serve_ready_summary(uuid, uuid, text, jsonb, integer) from public;
+grant execute on function serve_ready_summary(uuid, uuid, text, jsonb, integer) to tldw_app;
 
 -- Which orgs hold a reservation that nobody is settling any more (its
 -- request died with its process): a periodic sweeper in every app process

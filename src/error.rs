@@ -31,6 +31,15 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("Too many attempts. Try again in {retry_after_seconds} seconds.")]
     RateLimited { retry_after_seconds: u64 },
+    /// One member asked for summaries faster than the per-minute throttle
+    /// allows (the monthly quota is a different thing).
+    #[error(
+        "You're asking for summaries faster than {per_minute} a minute. Nothing was charged; try again in {retry_after_seconds} seconds."
+    )]
+    Throttled {
+        per_minute: i32,
+        retry_after_seconds: u64,
+    },
     /// The org's monthly summaries are used up.
     #[error(
         "Your organization has used all {limit} summaries for this period. The quota resets on {resets_on}; upgrade your plan for more."
@@ -47,7 +56,9 @@ pub enum AppError {
     #[error("{0}")]
     Unavailable(String),
     /// The database is down, restarting or saturated: nothing was done.
-    #[error("tldw's database is not answering right now. Nothing was done; please try again in a few seconds.")]
+    #[error(
+        "tldw's database is not answering right now. Nothing was done; please try again in a few seconds."
+    )]
     DatabaseUnavailable { retry_after_seconds: u64 },
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
@@ -67,6 +78,10 @@ impl AppError {
         match self {
             AppError::RateLimited {
                 retry_after_seconds,
+            }
+            | AppError::Throttled {
+                retry_after_seconds,
+                ..
             }
             | AppError::QuotaExceeded {
                 retry_after_seconds,
@@ -98,7 +113,9 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
             AppError::Validation(_) => 422,
-            AppError::RateLimited { .. } | AppError::QuotaExceeded { .. } => 429,
+            AppError::RateLimited { .. }
+            | AppError::Throttled { .. }
+            | AppError::QuotaExceeded { .. } => 429,
             AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => 503,
             AppError::Internal => 500,
         }
@@ -114,7 +131,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Validation(_) => "validation_failed",
-            AppError::RateLimited { .. } => "rate_limited",
+            AppError::RateLimited { .. } | AppError::Throttled { .. } => "rate_limited",
             AppError::QuotaExceeded { .. } => "quota_exceeded",
             AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => "unavailable",
             AppError::Internal => "internal",

@@ -273,7 +273,10 @@ fn router(state: AppState) -> Router {
                     .get::<RequestId>()
                     .and_then(|id| id.header_value().to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!(
+                // DEBUG, not INFO: a span per request is measurable on the
+                // cached-summary path. `RUST_LOG=tower_http=debug,tldw=debug`
+                // brings it (method, path, request id) back.
+                tracing::debug_span!(
                     "request",
                     method = %request.method(),
                     path = %request.uri().path(),

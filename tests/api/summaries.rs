@@ -175,6 +175,14 @@ fn vars(tube: &Tube, llm: Option<&str>, more: &[(&str, &str)]) -> Vec<(String, S
         ("TLDW_YOUTUBE_BASE_URL".to_owned(), tube.base_url.clone()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "10".to_owned()),
     ];
+    // These tests send many requests per member; the throttle has its own
+    // test, which sets it.
+    if !more
+        .iter()
+        .any(|(k, _)| *k == "TLDW_SUMMARY_REQUESTS_PER_MINUTE")
+    {
+        vars.push(("TLDW_SUMMARY_REQUESTS_PER_MINUTE".into(), "0".into()));
+    }
     if let Some(base) = llm {
         vars.push(("OPENAI_API_KEY".into(), "sk-test-key".into()));
         vars.push(("OPENAI_BASE_URL".into(), base.to_owned()));
@@ -932,7 +940,12 @@ async fn a_failed_llm_call_is_refunded_once_and_a_retry_charges_once() {
         &vars(
             &tube,
             Some(&base),
-            &[("OPENAI_MAX_RETRIES", "1"), ("OPENAI_TIMEOUT_SECS", "1")],
+            &[
+                ("OPENAI_MAX_RETRIES", "1"),
+                ("OPENAI_TIMEOUT_SECS", "1"),
+                // Retried at once below: no cool-down.
+                ("TLDW_FAILURE_COOLDOWN_SECONDS", "0"),
+            ],
         ),
     )
     .await;
@@ -1333,7 +1346,10 @@ async fn a_cache_hit_is_settled_in_the_request_and_reopening_it_is_free() {
     let served = rest(&apps[0], who, &first).await;
     assert_eq!(served.status, 200, "{}", served.body);
     // The unit is spent and the history written by the time we hear back.
-    assert_eq!(ledger(&db, who.org).await, vec![(first.clone(), "succeeded".to_owned())]);
+    assert_eq!(
+        ledger(&db, who.org).await,
+        vec![(first.clone(), "succeeded".to_owned())]
+    );
     assert_eq!(counts(&db, who.org).await, (1, 1, 1));
 
     // Over the limit: 429 with the numbers, and nothing written.
@@ -1358,7 +1374,10 @@ async fn a_cache_hit_is_settled_in_the_request_and_reopening_it_is_free() {
         .unwrap();
     let got = Reply::read(got).await;
     assert_eq!(got.status, 200, "{}", got.body);
-    assert_eq!(got.json::<Value>()["summary"], again.json::<Value>()["summary"]);
+    assert_eq!(
+        got.json::<Value>()["summary"],
+        again.json::<Value>()["summary"]
+    );
     assert!(is_ready(&status(&apps[0], who, &first).await));
     assert_eq!(counts(&db, who.org).await, (1, 1, 1));
 
@@ -1417,7 +1436,7 @@ async fn the_sweeper_settles_an_abandoned_reservation_without_any_request_from_i
     .await;
     let people = members(&apps[0], "sweep", 2, 0).await;
     let (gone, made) = (video("sweep", 1), video("sweep", 2));
-    seed_ready(&db, &[made.clone()]).await;
+    seed_ready(&db, std::slice::from_ref(&made)).await;
     // Two units reserved by requests that died with their process: one for
     // a video nobody made (refund), one for a video that got made (spend).
     for (who, video) in [(&people[0], &gone), (&people[1], &made)] {
@@ -1437,10 +1456,14 @@ async fn the_sweeper_settles_an_abandoned_reservation_without_any_request_from_i
         )
         .await;
     }
-    eventually("both reservations settled", Duration::from_secs(10), || async {
-        count(&ledger(&db, people[0].org).await, "reserved") == 0
-            && count(&ledger(&db, people[1].org).await, "reserved") == 0
-    })
+    eventually(
+        "both reservations settled",
+        Duration::from_secs(10),
+        || async {
+            count(&ledger(&db, people[0].org).await, "reserved") == 0
+                && count(&ledger(&db, people[1].org).await, "reserved") == 0
+        },
+    )
     .await;
     assert_eq!(
         ledger(&db, people[0].org).await,
@@ -1448,4 +1471,155 @@ async fn the_sweeper_settles_an_abandoned_reservation_without_any_request_from_i
     );
     assert_eq!(counts(&db, people[0].org).await, (0, 0, 0));
     assert_eq!(counts(&db, people[1].org).await, (1, 1, 1));
+}
+
+// ---------------------------------------------------------------------------
+// Issue 10: a failed attempt is shared, not repeated; a per-member throttle.
+
+#[tokio::test]
+async fn a_failing_model_is_called_once_per_attempt_whatever_the_number_of_waiting_orgs() {
+    let tube = Tube::start().await;
+    // The model answers 500 to every call (after the warm-up below).
+    let llm = Fake::new([Llm::Echo], Llm::ServerError);
+    let base = llm.start().await;
+    let db = TestDb::new().await;
+    let apps = instances(
+        &db,
+        &vars(
+            &tube,
+            Some(&base),
+            &[
+                ("OPENAI_MAX_RETRIES", "1"),
+                ("TLDW_FAILURE_COOLDOWN_SECONDS", "3"),
+            ],
+        ),
+        3,
+    )
+    .await;
+    let people = members(&apps[0], "herd", 6, 0).await;
+    // A warm-up video takes the one good answer, so that every instance
+    // has made its connections before the herd arrives.
+    let warm = video("herd", 9);
+    let video = video("herd", 1);
+    assert_eq!(rest(&apps[0], &people[0], &warm).await.status, 202);
+    wait_for(
+        &apps[0],
+        &people[0],
+        &warm,
+        Duration::from_secs(20),
+        is_ready,
+    )
+    .await;
+    let calls_before = llm.calls();
+
+    let requests = (0..6).map(|i| {
+        let app = apps[i % 3].clone();
+        let who = people[i].clone();
+        let video = video.clone();
+        tokio::spawn(async move { rest(&app, &who, &video).await.status })
+    });
+    // 202 while waiting on the attempt; 409 (the failure, at once) for a
+    // request that arrives after it failed.
+    let statuses = futures_join(requests).await;
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 409),
+        "{:?}",
+        tally(statuses)
+    );
+    for who in &people {
+        let failed = wait_for(&apps[0], who, &video, Duration::from_secs(20), is_failed).await;
+        let SummaryStatus::Failed { message } = failed else {
+            unreachable!()
+        };
+        assert!(message.contains("AI service"), "{message}");
+        assert!(message.contains("Nothing was charged"), "{message}");
+    }
+    // One attempt: a call and its one retry, for six waiting orgs.
+    let attempt_calls = llm.calls() - calls_before;
+    assert!(
+        attempt_calls <= 2,
+        "{attempt_calls} model calls for one attempt"
+    );
+    eprintln!("model calls for one video with 6 waiting orgs under failure: {attempt_calls}");
+    for who in &people {
+        eventually("refunded", Duration::from_secs(10), || async {
+            count(&ledger(&db, who.org).await, "reserved") == 0
+        })
+        .await;
+        let rows = ledger(&db, who.org).await;
+        // Reserved and refunded once, or (a 409) never reserved at all.
+        let mine: Vec<_> = rows.iter().filter(|(v, _)| *v == video).collect();
+        assert!(mine.len() <= 1, "{rows:?}");
+        assert!(mine.iter().all(|(_, s)| s == "refunded"), "{rows:?}");
+    }
+
+    // During the cool-down a new request is answered at once, charges
+    // nothing and calls nobody.
+    let during = rest(&apps[1], &people[2], &video).await;
+    assert_eq!(during.status, 409, "{}", during.body);
+    assert!(
+        during.body.contains("Nothing was charged"),
+        "{}",
+        during.body
+    );
+    assert_eq!(llm.calls() - calls_before, attempt_calls);
+    assert_eq!(count(&ledger(&db, people[2].org).await, "reserved"), 0);
+
+    // After it, the next request may try again: one new attempt.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(rest(&apps[2], &people[3], &video).await.status, 202);
+    wait_for(
+        &apps[2],
+        &people[3],
+        &video,
+        Duration::from_secs(20),
+        is_failed,
+    )
+    .await;
+    assert!(
+        llm.calls() - calls_before > attempt_calls,
+        "no new attempt after the cool-down"
+    );
+}
+
+#[tokio::test]
+async fn the_per_member_throttle_is_exact_across_two_instances() {
+    let tube = Tube::start().await;
+    let db = TestDb::new().await;
+    let apps = instances(
+        &db,
+        &vars(&tube, None, &[("TLDW_SUMMARY_REQUESTS_PER_MINUTE", "5")]),
+        2,
+    )
+    .await;
+    let people = members(&apps[0], "throttle", 1, 1).await;
+    let videos: Vec<String> = (0..8).map(|n| video("throttle", n)).collect();
+    seed_ready(&db, &videos).await;
+
+    let requests = (0..8).map(|i| {
+        let app = apps[i % 2].clone();
+        let who = people[0].clone();
+        let video = videos[i].clone();
+        tokio::spawn(async move { rest(&app, &who, &video).await })
+    });
+    let replies = futures_join(requests).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        tally(statuses.clone()),
+        vec![(200, 5), (429, 3)],
+        "{statuses:?}"
+    );
+    for refused in replies.iter().filter(|r| r.status == 429) {
+        let body: Value = refused.json();
+        // Told apart from the monthly quota by its code and its words.
+        assert_eq!(body["error"], "rate_limited", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("5 a minute"), "{message}");
+        assert!(!message.contains("quota"), "{message}");
+        let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+    }
+    // Refused requests charged nothing; the other member is not throttled.
+    assert_eq!(counts(&db, people[0].org).await, (5, 5, 5));
+    assert_eq!(rest(&apps[1], &people[1], &videos[7]).await.status, 200);
 }

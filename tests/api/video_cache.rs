@@ -4,7 +4,7 @@
 use std::time::Duration;
 use tldw::{
     domain::{KeyPoint, SummaryBody, VideoId},
-    server::services::video_cache::{self, CacheState, Completion},
+    server::services::video_cache::{self, CacheState, Completion, Failure},
 };
 
 use crate::helpers::TestDb;
@@ -128,7 +128,9 @@ async fn an_expired_lease_is_taken_over_and_the_late_worker_changes_nothing() {
             crashed,
             "no_captions",
             "stale",
-            Some(Duration::from_secs(60))
+            Failure::Permanent {
+                ttl: Duration::from_secs(60)
+            }
         )
         .await
         .unwrap()
@@ -146,7 +148,7 @@ async fn an_expired_lease_is_taken_over_and_the_late_worker_changes_nothing() {
 }
 
 #[tokio::test]
-async fn permanent_failures_are_cached_for_their_ttl_and_transient_ones_are_not() {
+async fn permanent_failures_are_cached_for_their_ttl_and_transient_ones_for_a_growing_cool_down() {
     let test_db = TestDb::new().await;
     let db = test_db.db(4).await;
     let video = VideoId::parse("noCaptions1").unwrap();
@@ -161,7 +163,9 @@ async fn permanent_failures_are_cached_for_their_ttl_and_transient_ones_are_not(
             lease,
             "no_captions",
             "This video has no captions.",
-            Some(Duration::from_millis(300))
+            Failure::Permanent {
+                ttl: Duration::from_millis(300)
+            }
         )
         .await
         .unwrap()
@@ -184,31 +188,81 @@ async fn permanent_failures_are_cached_for_their_ttl_and_transient_ones_are_not(
         .unwrap()
         .unwrap();
 
-    // A transient failure: the next request may try again at once.
+    // A transient failure is shared for a cool-down (400 ms here), with
+    // words that say nothing was charged and when to come back; then the
+    // next request may claim again.
+    let cool_down = Failure::Transient {
+        base: Duration::from_millis(400),
+        max: Duration::from_millis(1000),
+    };
+    let fail = |lease| {
+        let (db, video) = (db.clone(), video.clone());
+        async move {
+            video_cache::fail(
+                &db,
+                &video,
+                lease,
+                "blocked",
+                "YouTube is blocking us.",
+                cool_down,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert!(fail(retry).await);
+    let CacheState::Failed { message } = video_cache::peek(&db, &video).await.unwrap() else {
+        panic!("a transient failure was not shared");
+    };
     assert!(
-        video_cache::fail(
-            &db,
-            &video,
-            retry,
-            "blocked",
-            "YouTube is blocking us.",
-            None
-        )
-        .await
-        .unwrap()
+        message.starts_with("YouTube is blocking us. Nothing was charged; try again in"),
+        "{message}"
     );
+    assert_eq!(
+        video_cache::claim(&db, &video, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None,
+        "claimed during the cool-down"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         video_cache::peek(&db, &video).await.unwrap(),
         CacheState::Claimable {
             last_error: Some("YouTube is blocking us.".into())
         }
     );
+    let second = video_cache::claim(&db, &video, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A second failure in a row doubles the cool-down (800 ms).
+    assert!(fail(second).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(matches!(
+        video_cache::peek(&db, &video).await.unwrap(),
+        CacheState::Failed { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let third = video_cache::claim(&db, &video, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Success ends the streak: the next failure starts from the base again.
     assert!(
-        video_cache::claim(&db, &video, Duration::from_secs(60))
+        video_cache::complete(&db, &video, third, &completion("fine"))
             .await
             .unwrap()
-            .is_some()
     );
+    let streak: i32 =
+        sqlx::query_scalar("select consecutive_failures from videos where video_id = $1")
+            .bind(video.as_str())
+            .fetch_one(&mut test_db.app_conn().await)
+            .await
+            .unwrap();
+    assert_eq!(streak, 0);
 }
 
 #[tokio::test]

@@ -56,6 +56,15 @@ pub struct SummarySettings {
     pub negative_ttl: std::time::Duration,
     /// `TLDW_MODEL_PRICES`: `model=input/output` in USD per million tokens.
     pub prices: Vec<(String, f64, f64)>,
+    /// `TLDW_FAILURE_COOLDOWN_SECONDS`: after a transient failure, how long
+    /// the failure is served to everyone before anyone may try again; it
+    /// doubles with each consecutive failure, up to
+    /// `TLDW_FAILURE_COOLDOWN_MAX_SECONDS`. 0 turns it off.
+    pub failure_cooldown: std::time::Duration,
+    pub failure_cooldown_max: std::time::Duration,
+    /// `TLDW_SUMMARY_REQUESTS_PER_MINUTE`: summary requests one member may
+    /// make per minute, across every process (0: no throttle).
+    pub requests_per_minute: u32,
 }
 
 /// Who signs people in.
@@ -313,6 +322,21 @@ fn seconds(
     }
 }
 
+/// A whole number, 0 allowed (it means "off" where a setting allows that).
+fn whole_number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError {
+            var,
+            reason: format!("expected a whole number, got {v:?}"),
+        }),
+    }
+}
+
 fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySettings, ConfigError> {
     let youtube =
         crate::server::clients::youtube::YouTubeSettings::from_vars(get).map_err(|error| {
@@ -356,6 +380,19 @@ fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySett
         lease: seconds(get, "TLDW_SUMMARY_LEASE_SECONDS", 120)?,
         negative_ttl: seconds(get, "TLDW_NEGATIVE_CACHE_SECONDS", 6 * 3600)?,
         prices,
+        failure_cooldown: std::time::Duration::from_secs(whole_number(
+            get,
+            "TLDW_FAILURE_COOLDOWN_SECONDS",
+            30,
+        )?),
+        failure_cooldown_max: std::time::Duration::from_secs(whole_number(
+            get,
+            "TLDW_FAILURE_COOLDOWN_MAX_SECONDS",
+            600,
+        )?),
+        requests_per_minute: whole_number(get, "TLDW_SUMMARY_REQUESTS_PER_MINUTE", 10)?
+            .try_into()
+            .unwrap_or(u32::MAX),
     })
 }
 

@@ -29,7 +29,11 @@ pub struct SummaryRequest {
     pub url: String,
 }
 
-async fn member(state: &AppState, headers: &HeaderMap, slug: &str) -> Result<CurrentMember, AppError> {
+async fn member(
+    state: &AppState,
+    headers: &HeaderMap,
+    slug: &str,
+) -> Result<CurrentMember, AppError> {
     let account = state
         .auth
         .authenticate(&state.db, headers)

@@ -5,8 +5,11 @@
 //! transaction open meanwhile. Everyone else waits for the row to settle.
 //! Completion is fenced on (lease owner, attempt): a worker whose lease ran
 //! out and was taken over can no longer write. Permanent failures (no
-//! captions…) stay cached until `retry_after`; transient ones can be retried
-//! by the next request at once.
+//! captions…) stay cached until `retry_after`; so do transient ones (the
+//! model or YouTube failed), for a short cool-down that doubles with each
+//! consecutive failure: everyone waiting on the failed attempt, and every
+//! request meanwhile, gets the failure at once and pays nothing, instead of
+//! each calling the model again.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -46,6 +49,16 @@ pub struct Lease {
     pub attempt: i32,
 }
 
+/// How a failed attempt is remembered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The video cannot be summarized (no captions…): cached for `ttl`.
+    Permanent { ttl: Duration },
+    /// Worth trying again later: cached for `base` × 2^(earlier consecutive
+    /// failures), at most `max`.
+    Transient { base: Duration, max: Duration },
+}
+
 /// What a worker hands back when it is done.
 #[derive(Clone, Debug)]
 pub struct Completion {
@@ -79,14 +92,16 @@ type Row = (
     bool,
     Option<String>,
     Option<String>,
+    Option<f64>,
 );
 
 const SELECT: &str = "select status, title, channel, duration_seconds, thumbnail_url, summary, model, prompt_version,
         built_in, failure_message,
         coalesce(lease_expires_at > now(), false),
         coalesce(retry_after > now(), false),
-        failure_kind is not null and retry_after is not null,
-        stage, partial_text
+        consecutive_failures > 0,
+        stage, partial_text,
+        extract(epoch from retry_after - now())::float8
     from videos where video_id = $1";
 
 pub async fn peek(db: &Db, video: &VideoId) -> Result<CacheState, AppError> {
@@ -123,9 +138,10 @@ fn state_of(video: &VideoId, row: Row) -> CacheState {
         failure,
         lease_live,
         ttl_live,
-        permanent,
+        transient,
         stage,
         partial,
+        retry_in,
     ) = row;
     match status.as_str() {
         "ready" => match summary.and_then(|s| serde_json::from_value::<SummaryBody>(s).ok()) {
@@ -144,13 +160,30 @@ fn state_of(video: &VideoId, row: Row) -> CacheState {
             None => CacheState::Claimable { last_error: None },
         },
         "pending" if lease_live => CacheState::Working { stage, partial },
-        "failed" if permanent && ttl_live => CacheState::Failed {
-            message: failure.unwrap_or_default(),
+        "failed" if ttl_live => CacheState::Failed {
+            message: match (transient, retry_in) {
+                (true, Some(seconds)) => format!(
+                    "{} Nothing was charged; try again {}.",
+                    failure.unwrap_or_default(),
+                    retry_words(seconds)
+                ),
+                _ => failure.unwrap_or_default(),
+            },
         },
         "failed" => CacheState::Claimable {
             last_error: failure,
         },
         _ => CacheState::Claimable { last_error: None },
+    }
+}
+
+/// "in 25 seconds", "in about 4 minutes": when a retry makes sense.
+fn retry_words(seconds: f64) -> String {
+    let seconds = seconds.ceil().max(1.0) as u64;
+    match seconds {
+        1 => "in a second".into(),
+        s if s < 90 => format!("in {s} seconds"),
+        s => format!("in about {} minutes", s.div_ceil(60)),
     }
 }
 
@@ -227,7 +260,7 @@ pub async fn complete(
              language = $8, summary = $9, model = $10, prompt_version = $11, built_in = $12,
              prompt_tokens = $13, completion_tokens = $14, cost_micros = $15,
              lease_owner = null, lease_expires_at = null, stage = 'done', partial_text = null,
-             completed_at = now(), updated_at = now()
+             consecutive_failures = 0, completed_at = now(), updated_at = now()
          where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
     )
     .bind(video.as_str())
@@ -253,20 +286,26 @@ pub async fn complete(
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a failure (fenced like `complete`). With a TTL it is permanent:
-/// requests until then get the cached error and are not charged.
+/// Records a failure (fenced like `complete`) and how long it stands:
+/// until then requests get the cached error and are not charged.
 pub async fn fail(
     db: &Db,
     video: &VideoId,
     lease: Lease,
     kind: &str,
     message: &str,
-    permanent_for: Option<Duration>,
+    failure: Failure,
 ) -> Result<bool, AppError> {
-    let mut tx = db.shared().await.map_err(db_error)?;
+    let (permanent_for, base, max) = match failure {
+        Failure::Permanent { ttl } => (Some(ttl.as_secs_f64()), 0.0, 0.0),
+        Failure::Transient { base, max } => (None, base.as_secs_f64(), max.as_secs_f64()),
+    };
+    let mut tx = db.shared().await?;
     let done = sqlx::query(
         "update videos set status = 'failed', failure_kind = $4, failure_message = $5,
-             retry_after = case when $6::float8 is null then null else now() + make_interval(secs => $6) end,
+             retry_after = now() + make_interval(secs => coalesce($6::float8,
+                 least($8::float8, $7::float8 * power(2, least(consecutive_failures, 30))))),
+             consecutive_failures = case when $6::float8 is null then consecutive_failures + 1 else 0 end,
              lease_owner = null, lease_expires_at = null, stage = null, partial_text = null, updated_at = now()
          where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
     )
@@ -275,12 +314,13 @@ pub async fn fail(
     .bind(lease.attempt)
     .bind(kind)
     .bind(message)
-    .bind(permanent_for.map(|d| d.as_secs_f64()))
+    .bind(permanent_for)
+    .bind(base)
+    .bind(max)
     .execute(tx.conn())
-    .await
-    .map_err(db_error)?;
+    .await?;
     notify(&mut tx, video).await?;
-    tx.commit().await.map_err(db_error)?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -25,10 +25,9 @@ use std::{
 use super::{
     db_error,
     quota::{self, Reservation},
-    video_cache::{self, CacheState, Completion, Lease},
+    video_cache::{self, CacheState, Completion, Failure, Lease},
     waiter::VideoWaiter,
 };
-use ready::HotPath;
 use crate::{
     domain::{
         Dashboard, HistoryItem, KeyPoint, Permission, PlanCatalog, SummaryBody, SummaryStatus,
@@ -43,6 +42,7 @@ use crate::{
         summarizer::{Progress, Summarizer, TranscriptLine},
     },
 };
+use ready::HotPath;
 
 #[derive(Clone)]
 pub struct SummaryEngine {
@@ -121,7 +121,8 @@ impl SummaryEngine {
     ) -> Result<Requested, AppError> {
         member.require(Permission::Summarize)?;
         let mut tx = self.db.tenant(member.scope()).await?;
-        match ready::serve(&mut tx, member.org.user_id, video, &self.limits).await? {
+        let per_minute = self.settings.requests_per_minute;
+        match ready::serve(&mut tx, member.org.user_id, video, &self.limits, per_minute).await? {
             HotPath::Ready(summary) => {
                 tx.commit().await?;
                 return Ok(Requested::Ready(summary));
@@ -133,6 +134,18 @@ impl SummaryEngine {
             } => {
                 tx.rollback().await?;
                 return Err(quota_exceeded(used, limit, resets_at));
+            }
+            HotPath::Throttled {
+                per_minute,
+                retry_after_seconds,
+            } => {
+                // Committed: the refused attempt counts too, so a loop
+                // cannot hammer its way through.
+                tx.commit().await?;
+                return Err(AppError::Throttled {
+                    per_minute,
+                    retry_after_seconds,
+                });
             }
             HotPath::Miss => {}
         }
@@ -335,7 +348,9 @@ impl SummaryEngine {
                 CacheState::Claimable {
                     last_error: Some(message),
                 },
-            ) if !open => SummaryStatus::Failed { message },
+            ) if !open => SummaryStatus::Failed {
+                message: format!("{message} Nothing was charged; you can try again now."),
+            },
             (None, _) if !open => SummaryStatus::NotRequested,
             (_, CacheState::Working { stage, partial }) => SummaryStatus::Working {
                 stage: stage.unwrap_or_else(|| "fetching_transcript".into()),
@@ -404,7 +419,14 @@ impl SummaryEngine {
                         waited = true;
                         self.waiter.nudge(&mut notifications, video.as_str()).await;
                     }
-                    // A transient failure or an expired lease: claim again.
+                    // The attempt we waited on failed (and its cool-down is
+                    // already over): share its failure rather than call
+                    // the model again for this waiter.
+                    CacheState::Claimable {
+                        last_error: Some(message),
+                    } if waited => return Err(message),
+                    // An expired lease (its worker died), or a failure from
+                    // before this request: claim again.
                     CacheState::Claimable { .. } | CacheState::Missing => {}
                 },
             }
@@ -418,17 +440,26 @@ impl SummaryEngine {
         let transcript = match self.youtube.fetch(video).await {
             Ok(transcript) => transcript,
             Err(error) => {
-                let permanent = error.is_permanent().then_some(self.settings.negative_ttl);
+                let failure = if error.is_permanent() {
+                    Failure::Permanent {
+                        ttl: self.settings.negative_ttl,
+                    }
+                } else {
+                    self.cool_down()
+                };
                 let message = error.user_message();
-                let _ = video_cache::fail(
+                if let Err(error) = video_cache::fail(
                     &self.db,
                     video,
                     lease,
                     failure_kind(&error),
                     &message,
-                    permanent,
+                    failure,
                 )
-                .await;
+                .await
+                {
+                    tracing::warn!(%error, "recording a failed transcript fetch failed");
+                }
                 return Err(message);
             }
         };
@@ -511,13 +542,29 @@ impl SummaryEngine {
             Err(error) => {
                 tracing::warn!(%error, "the summarizer failed");
                 let message = if error.is_transient() {
-                    "The AI service is busy right now. Please try again in a few minutes."
+                    "The AI service failed to answer (it is busy or down)."
                 } else {
-                    "The AI service could not summarize this video. Please try again later."
+                    "The AI service could not summarize this video."
                 };
-                let _ =
-                    video_cache::fail(&self.db, video, lease, "summarizer", message, None).await;
-                return Err(message.into());
+                if let Err(error) = video_cache::fail(
+                    &self.db,
+                    video,
+                    lease,
+                    "summarizer",
+                    message,
+                    self.cool_down(),
+                )
+                .await
+                {
+                    tracing::warn!(%error, "recording a failed model call failed");
+                }
+                // Everyone gets the failure as the cache now words it.
+                return match video_cache::peek(&self.db, video).await {
+                    Ok(CacheState::Failed { message }) => Err(message),
+                    _ => Err(format!(
+                        "{message} Nothing was charged; please try again later."
+                    )),
+                };
             }
         };
         let completion = Completion {
@@ -562,6 +609,15 @@ impl SummaryEngine {
         {
             CacheState::Ready(view) => Ok(view),
             _ => Err("Summarizing was interrupted. Please try again.".into()),
+        }
+    }
+}
+
+impl SummaryEngine {
+    fn cool_down(&self) -> Failure {
+        Failure::Transient {
+            base: self.settings.failure_cooldown,
+            max: self.settings.failure_cooldown_max,
         }
     }
 }

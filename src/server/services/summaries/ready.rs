@@ -61,6 +61,11 @@ pub enum HotPath {
         limit: i32,
         resets_at: DateTime<Utc>,
     },
+    /// The member asked more often than the per-minute throttle allows.
+    Throttled {
+        per_minute: i32,
+        retry_after_seconds: u64,
+    },
     /// Not in the shared cache (yet): the lease path takes over.
     Miss,
 }
@@ -81,21 +86,25 @@ struct Row {
     used: Option<i32>,
     max_used: Option<i32>,
     resets_at: Option<DateTime<Utc>>,
+    retry_after: Option<i32>,
 }
 
 /// Serves `video` from the cache inside the org's transaction, if it is
-/// there. `limits` is the plan catalog's `{"free": 10, …}` as JSON text.
+/// there. `limits` is the plan catalog's `{"free": 10, …}` as JSON text;
+/// `per_minute` the member's request throttle (0: none).
 pub async fn serve(
     tx: &mut TenantTx,
     user: UserId,
     video: &VideoId,
     limits: &str,
+    per_minute: u32,
 ) -> Result<HotPath, AppError> {
-    let row: Row = sqlx::query_as("select * from serve_ready_summary($1, $2, $3, $4::jsonb)")
+    let row: Row = sqlx::query_as("select * from serve_ready_summary($1, $2, $3, $4::jsonb, $5)")
         .bind(tx.org_id().as_uuid())
         .bind(user.as_uuid())
         .bind(video.as_str())
         .bind(limits)
+        .bind(per_minute.min(i32::MAX as u32) as i32)
         .fetch_one(tx.conn())
         .await?;
     Ok(match row.outcome.as_str() {
@@ -120,6 +129,10 @@ pub async fn serve(
             used: row.used.unwrap_or(0),
             limit: row.max_used.unwrap_or(0),
             resets_at: row.resets_at.unwrap_or_else(Utc::now),
+        },
+        "throttled" => HotPath::Throttled {
+            per_minute: row.max_used.unwrap_or(0),
+            retry_after_seconds: row.retry_after.unwrap_or(1).max(1) as u64,
         },
         _ => HotPath::Miss,
     })
