@@ -219,12 +219,7 @@ fn is_content_hashed(file: &str) -> bool {
 
 /// Layers for the whole router: on-the-fly compression (brotli or gzip) of
 /// HTML and JSON, and `Cache-Control: no-cache` on HTML that sets none.
-pub fn response_layers() -> ServiceBuilder<
-    Stack<
-        SetResponseHeaderLayer<HtmlCacheControl>,
-        Stack<CompressionLayer<Compressible>, Identity>,
-    >,
-> {
+pub fn response_layers() -> ResponseLayers {
     ServiceBuilder::new()
         .layer(
             CompressionLayer::new()
@@ -237,6 +232,14 @@ pub fn response_layers() -> ServiceBuilder<
             html_cache_control as HtmlCacheControl,
         ))
 }
+
+/// Compression outside, the HTML `Cache-Control` inside.
+pub type ResponseLayers = ServiceBuilder<
+    Stack<
+        SetResponseHeaderLayer<HtmlCacheControl>,
+        Stack<CompressionLayer<Compressible>, Identity>,
+    >,
+>;
 
 pub type HtmlCacheControl = fn(&Response) -> Option<HeaderValue>;
 
