@@ -1,7 +1,7 @@
 //! The HTML shell and the route table.
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{Route, Router, Routes},
@@ -35,6 +35,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="description" content="tldw turns long YouTube videos into short, timestamped summaries for your whole team." />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                // pkg/tldw.<hash>.css, the hashes from the site's hash.txt
+                // (see server/http/assets.rs); so are the script and wasm.
+                <HashedStylesheet options=options.clone() id="leptos" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -59,7 +62,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/tldw.css" />
         <Title formatter=|page: String| if page.is_empty() { "tldw".to_owned() } else { format!("{page} · tldw") } />
         <Router>
             <div class="flex min-h-screen flex-col">

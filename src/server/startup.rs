@@ -30,7 +30,7 @@ use super::{
         embedded::{EmbeddedOptions, EmbeddedPostgres},
         roles,
     },
-    http::{AppState, WebSettings, api, csrf, health},
+    http::{AppState, WebSettings, api, assets, csrf, health},
     services::{billing::Billing, summaries::SummaryEngine, waiter::VideoWaiter},
     summarizer, webhooks,
 };
@@ -138,6 +138,7 @@ impl Application {
         })?;
         let mut leptos_options = leptos::config::get_config_from_str(LEPTOS_TOML)
             .context("Leptos.toml (or a LEPTOS_* variable) is invalid")?;
+        assets::prepare_site(&mut leptos_options, settings.site_root.as_deref())?;
         leptos_options.site_addr = listener.local_addr()?;
 
         let auth = match &settings.auth {
@@ -316,11 +317,12 @@ fn router(state: AppState) -> Router {
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(assets::static_or_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::protect,
         ))
+        .layer(assets::response_layers())
         .layer(layers)
         .with_state(state)
 }

@@ -41,6 +41,9 @@ pub struct Settings {
     pub smtp_from: String,
     pub summaries: SummarySettings,
     pub billing: BillingSettings,
+    /// `LEPTOS_SITE_ROOT`: where the built site (the hashed bundle, hash.txt,
+    /// public files) is; unset, Leptos.toml's `site-root`.
+    pub site_root: Option<PathBuf>,
 }
 
 /// How summaries are made and counted.
@@ -286,6 +289,7 @@ impl Settings {
         }
         let summaries = summary_settings(&get)?;
         let billing = billing::billing_settings(&get)?;
+        let site_root = get("LEPTOS_SITE_ROOT").map(PathBuf::from);
         Ok(Settings {
             host,
             port,
@@ -298,6 +302,7 @@ impl Settings {
             smtp_from,
             summaries,
             billing,
+            site_root,
         })
     }
 }

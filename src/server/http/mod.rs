@@ -1,6 +1,7 @@
 //! Plain axum routes and the HTTP plumbing shared by every route.
 
 pub mod api;
+pub mod assets;
 pub mod csrf;
 pub mod ctx;
 pub mod error_response;
