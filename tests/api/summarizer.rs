@@ -939,10 +939,10 @@ async fn an_answer_without_text_is_a_typed_failure_not_retried() {
 async fn azure_paths_keys_and_api_versions_come_from_the_config() {
     let fake = Fake::new([], Reply::Content(ANSWER.into()));
     let base = fake.start().await;
-    let mut settings = settings(base.trim_end_matches("/v1"));
-    settings.model = "summaries-gpt4o".into();
-    settings.azure_api_version = Some("2024-10-21".into());
-    let summarizer = OpenAiSummarizer::new(settings).unwrap();
+    let mut azure = settings(base.trim_end_matches("/v1"));
+    azure.model = "summaries-gpt4o".into();
+    azure.azure_api_version = Some("2024-10-21".into());
+    let summarizer = OpenAiSummarizer::new(azure).unwrap();
     let (result, _) = run(&summarizer, &short_transcript()).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(
@@ -956,10 +956,10 @@ async fn azure_paths_keys_and_api_versions_come_from_the_config() {
     // OpenAI's organization and project headers.
     let fake = Fake::new([], Reply::Content(ANSWER.into()));
     let base = fake.start().await;
-    let mut settings = settings(&base);
-    settings.org_id = Some("org-123".into());
-    settings.project_id = Some("proj_456".into());
-    let summarizer = OpenAiSummarizer::new(settings).unwrap();
+    let mut openai = settings(&base);
+    openai.org_id = Some("org-123".into());
+    openai.project_id = Some("proj_456".into());
+    let summarizer = OpenAiSummarizer::new(openai).unwrap();
     assert!(run(&summarizer, &short_transcript()).await.0.is_ok());
     assert_eq!(fake.uris.lock().unwrap()[0], "/v1/chat/completions");
     let (headers, _) = fake.requests.lock().unwrap()[0].clone();
