@@ -4,9 +4,9 @@
 
 use axum::{
     Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -55,11 +55,23 @@ pub(crate) enum Reply {
     Slow(Duration),
     /// A non-streamed `chat.completion`, as some servers send.
     PlainJson(String),
+    /// Like `Echo`, but in markdown, as a server that ignores
+    /// `response_format` answers: a TL;DR line, a heading, and numbered
+    /// points whose times are written `[m:ss]`, `(m:ss)` and `m:ss –`.
+    EchoMarkdown,
+    /// 429 `rate_limit_exceeded` with `retry-after-ms`.
+    RateLimitedFor(Duration),
+    /// Half of an `Echo` stream, then the connection breaks.
+    DropMidStream,
+    /// The start of `ANSWER`, then an `error` event inside the stream.
+    ErrorEvent,
 }
 
 pub(crate) struct Fake {
     calls: AtomicUsize,
     requests: Mutex<Vec<(HeaderMap, Value)>>,
+    /// Path and query of each request.
+    uris: Mutex<Vec<String>>,
     script: Mutex<VecDeque<Reply>>,
     default: Reply,
 }
@@ -69,6 +81,7 @@ impl Fake {
         Arc::new(Fake {
             calls: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
+            uris: Mutex::new(Vec::new()),
             script: Mutex::new(script.into_iter().collect()),
             default,
         })
@@ -92,14 +105,25 @@ impl Fake {
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
+            // Azure OpenAI's shape.
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(completions),
+            )
             .with_state(self.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}/v1")
     }
 }
 
-async fn completions(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn completions(
+    State(fake): State<Arc<Fake>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     fake.calls.fetch_add(1, Ordering::SeqCst);
+    fake.uris.lock().unwrap().push(uri.to_string());
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let user = user_message(&body);
     fake.requests.lock().unwrap().push((headers, body));
@@ -150,6 +174,43 @@ async fn completions(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: By
             "data: <html><body>502 Bad Gateway</body></html>\n\n",
         )
             .into_response(),
+        Reply::EchoMarkdown => sse(&echo_markdown(&user)),
+        Reply::RateLimitedFor(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after-ms", wait.as_millis().to_string())],
+            axum::Json(json!({"error": {
+                "message": "Rate limit reached for gpt-4o-mini on tokens per min (TPM).",
+                "type": "tokens", "param": null, "code": "rate_limit_exceeded"}})),
+        )
+            .into_response(),
+        Reply::DropMidStream => {
+            let body = sse_body(&echo(&user));
+            let half = body[..body.len() / 2].to_owned();
+            let pieces = futures_util::stream::iter([
+                Ok(Bytes::from(half)),
+                Err(std::io::Error::other("the model server went away")),
+            ]);
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(pieces),
+            )
+                .into_response()
+        }
+        Reply::ErrorEvent => {
+            let body = sse_body(ANSWER);
+            let mut events: Vec<&str> = body.split_inclusive("\n\n").take(6).collect();
+            let error = format!(
+                "data: {}\n\n",
+                json!({"error": {"message": "The server is overloaded.", "type": "server_error",
+                                 "param": null, "code": null}})
+            );
+            events.push(&error);
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                events.concat(),
+            )
+                .into_response()
+        }
         Reply::PlainJson(content) => axum::Json(json!({
             "id": "chatcmpl-plain", "object": "chat.completion", "created": 1730000000,
             "model": "llama3.2:1b",
@@ -237,6 +298,30 @@ fn echo(user: &str) -> String {
         ],
     })
     .to_string()
+}
+
+/// `m:ss`, or `h:mm:ss` from an hour on.
+fn clock(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+fn echo_markdown(user: &str) -> String {
+    let mut times = times(user);
+    times.sort_unstable();
+    let first = times.first().copied().unwrap_or(0);
+    let last = times.last().copied().unwrap_or(0);
+    let middle = times.get(times.len() / 2).copied().unwrap_or(0);
+    format!(
+        "Here is a summary of the video:\n\n**TL;DR:** Covers {first}s to {last}s.\n\n## Key points\n\n1. **[{}]** Opening at {first}.\n2. ({}) Middle at {middle}.\n3. {} – Closing at {last}.\n",
+        clock(first),
+        clock(middle),
+        clock(last)
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -653,6 +738,234 @@ async fn an_empty_transcript_calls_nobody() {
     let (result, _) = run(&summarizer, &[line(0, "[Music]")]).await;
     assert_eq!(result.unwrap_err(), SummarizeError::EmptyTranscript);
     assert_eq!(fake.calls(), 0);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_up_to_the_maximum_delay() {
+    let fake = Fake::new(
+        [Reply::RateLimitedFor(Duration::from_millis(300))],
+        Reply::Content(ANSWER.into()),
+    );
+    let base = fake.start().await;
+    let mut settings = settings(&base);
+    settings.retry_max_delay = Duration::from_secs(5);
+    let summarizer = OpenAiSummarizer::new(settings).unwrap();
+    let started = Instant::now();
+    let (result, _) = run(&summarizer, &short_transcript()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.calls(), 2);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn an_error_event_inside_the_stream_is_retried_and_the_text_withdrawn() {
+    let fake = Fake::new([Reply::ErrorEvent], Reply::Content(ANSWER.into()));
+    let base = fake.start().await;
+    let summarizer = OpenAiSummarizer::new(settings(&base)).unwrap();
+    let (result, events) = run(&summarizer, &short_transcript()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.calls(), 2);
+    let events = events.lock().unwrap().clone();
+    let restart = events
+        .iter()
+        .position(|p| *p == Progress::Restart { attempt: 1 })
+        .expect("the first attempt's text is withdrawn");
+    let after: String = events[restart..]
+        .iter()
+        .filter_map(|p| match p {
+            Progress::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(after.starts_with("Rust frees memory"), "{after}");
+}
+
+#[tokio::test]
+async fn a_dropped_stream_is_retried_by_our_policy_and_nothing_else() {
+    // Dropped once, then a good answer.
+    let fake = Fake::new([Reply::DropMidStream], Reply::Content(ANSWER.into()));
+    let base = fake.start().await;
+    let summarizer = OpenAiSummarizer::new(settings(&base)).unwrap();
+    let (result, _) = run(&summarizer, &short_transcript()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.calls(), 2);
+
+    // Dropped every time: OPENAI_MAX_RETRIES + 1 requests, and no request
+    // made behind our back afterwards (async-openai's own stream would
+    // reconnect by itself, see the next test).
+    let fake = Fake::new([], Reply::DropMidStream);
+    let base = fake.start().await;
+    let mut settings = settings(&base);
+    settings.max_retries = 1;
+    let summarizer = OpenAiSummarizer::new(settings).unwrap();
+    let (result, _) = run(&summarizer, &short_transcript()).await;
+    let error = result.unwrap_err();
+    assert!(matches!(error, SummarizeError::Upstream(_)), "{error:?}");
+    assert_eq!(fake.calls(), 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(fake.calls(), 2);
+}
+
+/// Why the summarizer sends its request itself instead of through
+/// `Chat::create_stream`: in async-openai 0.35 that stream reconnects after
+/// a broken connection, again and again, resending the whole (billed)
+/// request, whatever our retry settings say. If this test starts failing
+/// after an upgrade, the crate's stream may be usable as it is.
+#[tokio::test]
+async fn async_openais_own_stream_reconnects_by_itself() {
+    use async_openai::{
+        Client,
+        config::OpenAIConfig,
+        types::chat::{ChatCompletionRequestUserMessage, CreateChatCompletionRequest},
+    };
+    use futures_util::StreamExt as _;
+
+    let fake = Fake::new([], Reply::DropMidStream);
+    let base = fake.start().await;
+    let client = Client::with_config(OpenAIConfig::new().with_api_base(base).with_api_key("k"));
+    let request = CreateChatCompletionRequest {
+        model: "gpt-4o-mini".into(),
+        messages: vec![
+            ChatCompletionRequestUserMessage {
+                content: "[0s] hi [5s] there".into(),
+                name: None,
+            }
+            .into(),
+        ],
+        ..Default::default()
+    };
+    let mut stream = client.chat().create_stream(request).await.unwrap();
+    let mut errors = 0;
+    let _ = tokio::time::timeout(Duration::from_millis(1500), async {
+        while let Some(item) = stream.next().await {
+            errors += usize::from(item.is_err());
+        }
+    })
+    .await;
+    assert!(errors >= 2, "{errors} errors");
+    assert!(fake.calls() >= 3, "{} calls for one request", fake.calls());
+}
+
+// ---------------------------------------------------------------------------
+// Answers in any shape.
+
+const MARKDOWN: &str = "## Summary\nRust manages memory through **ownership** instead of a garbage collector.\n\n## Key points\n- **[00:04]** Every value has exactly one owner.\n- **[00:09]** A value is dropped when its owner goes out of scope.\n- [00:15] Borrowing lets code use a value without taking ownership.\n- (12:00) A point the model placed after the end of the video.\n";
+
+#[tokio::test]
+async fn a_server_that_ignores_response_format_and_streams_markdown_still_gives_a_summary() {
+    let fake = Fake::new([], Reply::Content(MARKDOWN.into()));
+    let base = fake.start().await;
+    let summarizer = OpenAiSummarizer::new(settings(&base)).unwrap();
+    let (result, events) = run(&summarizer, &short_transcript()).await;
+    let summary = result.unwrap();
+
+    assert_eq!(
+        summary.tldr,
+        "Rust manages memory through ownership instead of a garbage collector."
+    );
+    let points: Vec<(&str, u32)> = summary
+        .key_points
+        .iter()
+        .map(|p| (p.text.as_str(), p.at_seconds))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            ("Every value has exactly one owner.", 4),
+            ("A value is dropped when its owner goes out of scope.", 9),
+            (
+                "Borrowing lets code use a value without taking ownership.",
+                15
+            ),
+            // Clamped to the video: its last line starts at 15 s.
+            ("A point the model placed after the end of the video.", 15),
+        ]
+    );
+    assert_eq!(summary.usage.prompt_tokens, 123);
+    assert_eq!(fake.calls(), 1);
+    // JSON was asked for; the server ignored it.
+    assert_eq!(fake.bodies()[0]["response_format"]["type"], "json_schema");
+    // The reader saw the summary's shape while it streamed.
+    assert_eq!(
+        streamed_text(&events),
+        "Rust manages memory through ownership instead of a garbage collector.\n• Every value has exactly one owner.\n• A value is dropped when its owner goes out of scope.\n• Borrowing lets code use a value without taking ownership.\n• A point the model placed after the end of the video."
+    );
+}
+
+#[tokio::test]
+async fn a_markdown_only_model_is_map_reduced_too() {
+    let fake = Fake::new([], Reply::EchoMarkdown);
+    let base = fake.start().await;
+    let mut settings = settings(&base);
+    settings.chunk_tokens = 4000;
+    let transcript = three_hours();
+    let n = chunk_transcript(&transcript, settings.chunk_tokens).len();
+    let summarizer = OpenAiSummarizer::new(settings).unwrap();
+    let (result, events) = run(&summarizer, &transcript).await;
+    let summary = result.unwrap();
+
+    assert_eq!(fake.calls(), n + 1);
+    // The notes carry each chunk's times to the reduce call.
+    let reduce = user_message(&fake.bodies()[n]);
+    assert!(reduce.contains("[0s] Opening at 0."), "{reduce}");
+    let last_second = transcript.last().unwrap().start_ms / 1000;
+    assert!(
+        reduce.contains(&format!("[{last_second}s] Closing at {last_second}.")),
+        "{reduce}"
+    );
+    assert_eq!(summary.tldr, format!("Covers 0s to {last_second}s."));
+    let at: Vec<u32> = summary.key_points.iter().map(|p| p.at_seconds).collect();
+    assert_eq!(at.first(), Some(&0));
+    assert_eq!(at.last(), Some(&(last_second as u32)), "{at:?}");
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
+    assert!(streamed_text(&events).starts_with("Covers 0s to"));
+}
+
+#[tokio::test]
+async fn an_answer_without_text_is_a_typed_failure_not_retried() {
+    let fake = Fake::new([], Reply::Content("  \n```\n```\n".into()));
+    let base = fake.start().await;
+    let summarizer = OpenAiSummarizer::new(settings(&base)).unwrap();
+    let (result, _) = run(&summarizer, &short_transcript()).await;
+    let error = result.unwrap_err();
+    assert!(matches!(error, SummarizeError::NoSummary(_)), "{error:?}");
+    assert_eq!(fake.calls(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Providers.
+
+#[tokio::test]
+async fn azure_paths_keys_and_api_versions_come_from_the_config() {
+    let fake = Fake::new([], Reply::Content(ANSWER.into()));
+    let base = fake.start().await;
+    let mut azure = settings(base.trim_end_matches("/v1"));
+    azure.model = "summaries-gpt4o".into();
+    azure.azure_api_version = Some("2024-10-21".into());
+    let summarizer = OpenAiSummarizer::new(azure).unwrap();
+    let (result, _) = run(&summarizer, &short_transcript()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        fake.uris.lock().unwrap()[0],
+        "/openai/deployments/summaries-gpt4o/chat/completions?api-version=2024-10-21"
+    );
+    let (headers, _) = fake.requests.lock().unwrap()[0].clone();
+    assert_eq!(headers["api-key"], "sk-test-key");
+    assert!(headers.get("authorization").is_none());
+
+    // OpenAI's organization and project headers.
+    let fake = Fake::new([], Reply::Content(ANSWER.into()));
+    let base = fake.start().await;
+    let mut openai = settings(&base);
+    openai.org_id = Some("org-123".into());
+    openai.project_id = Some("proj_456".into());
+    let summarizer = OpenAiSummarizer::new(openai).unwrap();
+    assert!(run(&summarizer, &short_transcript()).await.0.is_ok());
+    assert_eq!(fake.uris.lock().unwrap()[0], "/v1/chat/completions");
+    let (headers, _) = fake.requests.lock().unwrap()[0].clone();
+    assert_eq!(headers["openai-organization"], "org-123");
+    assert_eq!(headers["openai-project"], "proj_456");
+    assert_eq!(headers["authorization"], "Bearer sk-test-key");
 }
 
 // ---------------------------------------------------------------------------

@@ -5,11 +5,13 @@
 //! - [`extractive::ExtractiveSummarizer`], the built-in default: offline,
 //!   deterministic, picks the most representative sentences;
 //! - [`openai::OpenAiSummarizer`], any OpenAI-compatible chat completions
-//!   endpoint (OpenAI, Ollama, vLLM…), streamed, retried with jittered
-//!   backoff, and map-reduced over long transcripts.
+//!   endpoint (OpenAI, Azure, Ollama, vLLM…) through `async-openai`,
+//!   streamed, retried with jittered backoff, and map-reduced over long
+//!   transcripts; its answers, in whatever shape, are read by [`answer`].
 //!
 //! Callers hold an `Arc<dyn Summarizer>` (see [`from_settings`]).
 
+pub mod answer;
 pub mod chunking;
 pub mod extractive;
 pub mod openai;
@@ -98,10 +100,15 @@ pub enum SummarizeError {
     /// Retrying the same request cannot help.
     #[error("the AI provider rejected the request ({status}): {message}")]
     Rejected { status: u16, message: String },
-    /// The answer could not be understood (not SSE, no JSON, wrong shape,
-    /// too large, truncated).
+    /// The answer could not be understood (not SSE, not a chat completion,
+    /// too large, cut off), or is text that is no summary (a refusal, an
+    /// HTML page, JSON of another shape).
     #[error("the AI provider's answer could not be understood: {0}")]
     BadResponse(String),
+    /// The answer held no usable text at all: empty, whitespace, or only
+    /// markup (fences, headings, punctuation).
+    #[error("the AI provider's answer held no summary: {0}")]
+    NoSummary(String),
     #[error("the transcript is empty")]
     EmptyTranscript,
 }
