@@ -828,3 +828,28 @@ async fn odd_entries_in_the_jwks_do_not_hide_the_good_key() {
 
     assert_eq!(session_of.unwrap(), session(None));
 }
+
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let clerk = FakeClerk::start(&[key_a()]).await;
+    let verifier = clerk.verifier();
+    // Expired 3 s ago: still inside the 5 s leeway, for about two seconds.
+    let now = now();
+    let claims = with(
+        with(claims(), "exp", json!(now - 3)),
+        "iat",
+        json!(now - 60),
+    );
+    let token = sign(key_a(), &claims);
+    assert_eq!(verifier.verify(&token).await.unwrap(), session(None));
+    assert_eq!(clerk.hits(), 1, "the JWKS was fetched for the first use");
+    // The second use (remembered) gives the same answer, with no fetch.
+    assert_eq!(verifier.verify(&token).await.unwrap(), session(None));
+    assert_eq!(clerk.hits(), 1);
+    // Past exp + leeway it is refused, remembered or not.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let error = verifier.verify(&token).await.unwrap_err();
+    assert!(matches!(error, ClerkError::Expired), "{error:?}");
+    let error = verifier.verify(&token).await.unwrap_err();
+    assert!(matches!(error, ClerkError::Expired), "{error:?}");
+}

@@ -3,6 +3,11 @@
 //!
 //! Keys come from the instance's JWKS, cached by `kid`, or from a pinned PEM
 //! key (`CLERK_JWT_KEY`), in which case no request ever leaves the process.
+//!
+//! A browser sends the same token with every request of its 60-second life,
+//! so a token that verified is remembered (by its SHA-256, for a few
+//! seconds): the RSA check is not repeated, and `exp` is still checked on
+//! every use.
 
 use std::{
     collections::HashMap,
@@ -16,6 +21,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use crate::server::config::ClerkSettings;
 
@@ -101,6 +107,9 @@ struct Inner {
     authorized_parties: Vec<String>,
     validation: Validation,
     keys: KeySource,
+    /// SHA-256 of a verified token → who it speaks for, its `exp`, and the
+    /// key that verified it.
+    verified: moka::sync::Cache<Vec<u8>, (ClerkSession, f64, Arc<DecodingKey>)>,
 }
 
 enum KeySource {
@@ -134,6 +143,10 @@ impl ClerkVerifier {
                 authorized_parties,
                 validation: validation(),
                 keys,
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(super::cache::CAPACITY)
+                    .time_to_live(super::cache::TTL)
+                    .build(),
             }),
         })
     }
@@ -142,11 +155,30 @@ impl ClerkVerifier {
     /// token speaks for.
     pub async fn verify(&self, token: &str) -> Result<ClerkSession, ClerkError> {
         let header = peek_header(token)?;
+        // The key is looked up every time (in memory, unless the key set is
+        // stale), so a key Clerk withdrew stops its tokens at once.
         let key = self.key_for(&header).await?;
+        let digest = sha2::Sha256::digest(token.as_bytes()).to_vec();
+        if let Some((session, exp, verified_with)) = self.inner.verified.get(&digest)
+            && Arc::ptr_eq(&key, &verified_with)
+        {
+            if exp + LEEWAY_SECS as f64 > jsonwebtoken::get_current_timestamp() as f64 {
+                return Ok(session);
+            }
+            self.inner.verified.invalidate(&digest);
+            return Err(ClerkError::Expired);
+        }
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
             .map_err(from_jwt_error)?
             .claims;
-        self.session_from(claims)
+        let exp = claims.exp;
+        let session = self.session_from(claims)?;
+        if let Some(exp) = exp {
+            self.inner
+                .verified
+                .insert(digest, (session.clone(), exp, key));
+        }
+        Ok(session)
     }
 
     async fn key_for(&self, header: &PeekedHeader) -> Result<Arc<DecodingKey>, ClerkError> {
@@ -309,6 +341,8 @@ fn from_jwt_error(error: jsonwebtoken::errors::Error) -> ClerkError {
 /// array, a numeric `sub`) fails parsing instead of slipping past a check.
 #[derive(Deserialize)]
 struct Claims {
+    /// Checked by `jsonwebtoken` on decoding; kept to re-check a remembered token.
+    exp: Option<f64>,
     iss: Option<String>,
     sub: Option<String>,
     sid: Option<String>,
