@@ -65,6 +65,10 @@ pub enum Requested {
     Pending,
 }
 
+/// Settling after the work retries a failed database write from this wait,
+/// doubling up to the last (about a minute in all).
+const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(500);
+const SETTLE_RETRY_LAST: Duration = Duration::from_secs(32);
 /// Text streamed to the shared row at most this often.
 const PARTIAL_WRITE_INTERVAL: Duration = Duration::from_millis(250);
 /// A waiter gives up after this long without the row settling or its
@@ -373,7 +377,34 @@ impl SummaryEngine {
         video: VideoId,
     ) -> Result<(), AppError> {
         let outcome = self.obtain(&video).await;
-        let mut tx = self.db.tenant(scope).await.map_err(db_error)?;
+        // The work is done (or failed); recording that must survive a
+        // database blip: retried with backoff, then left to the sweeper,
+        // which settles the reservation the same way once the lease is over.
+        let mut backoff = SETTLE_RETRY_FIRST;
+        loop {
+            match self
+                .record_outcome(scope, user, reservation, &video, &outcome)
+                .await
+            {
+                Err(AppError::DatabaseUnavailable { .. }) if backoff <= SETTLE_RETRY_LAST => {
+                    tracing::warn!(?backoff, "settling waits for the database");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn record_outcome(
+        &self,
+        scope: TenantScope,
+        user: UserId,
+        reservation: Reservation,
+        video: &VideoId,
+        outcome: &Result<(Box<SummaryView>, bool), String>,
+    ) -> Result<(), AppError> {
+        let mut tx = self.db.tenant(scope).await?;
         match outcome {
             Ok((view, from_cache)) => {
                 settle_success(
@@ -382,7 +413,7 @@ impl SummaryEngine {
                     user.as_uuid(),
                     video.as_str(),
                     view.title.as_deref(),
-                    from_cache,
+                    *from_cache,
                 )
                 .await?;
             }
@@ -391,7 +422,7 @@ impl SummaryEngine {
                 quota::refund(&mut tx, reservation).await?;
             }
         }
-        tx.commit().await.map_err(db_error)
+        Ok(tx.commit().await?)
     }
 
     /// The summary, from the cache, from another worker, or made here.
