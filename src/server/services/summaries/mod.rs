@@ -441,7 +441,9 @@ impl SummaryEngine {
         wanted: Option<SummaryLanguage>,
     ) -> Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), String> {
         let (view, from_cache) = self.obtain(video, None).await?;
-        if wanted.is_none() {
+        // The built-in summarizer only extracts sentences: it cannot write
+        // in another language, so it never makes a variant.
+        if wanted.is_none() || self.summarizer.built_in() {
             return Ok((view, from_cache, None));
         }
         let (language, built_in) = video_cache::own_language(&self.db, video)
