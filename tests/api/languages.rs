@@ -23,7 +23,7 @@ use tldw::domain::{OrgId, SummaryLanguage, SummaryStatus};
 use tokio::net::TcpListener;
 
 use crate::{
-    helpers::{Reply, TestApp, TestDb, spawn_instance_with},
+    helpers::{Reply, TestApp, TestDb, as_owner_in_org, spawn_instance_with},
     summarizer::{Fake, Reply as Llm},
     youtube::{API_KEY, VIDEO, fixture},
 };
@@ -149,13 +149,19 @@ const SPANISH: &[&str] = &[
 // Apps, members and calls.
 
 fn vars(tube: &LangTube, llm: &str) -> Vec<(String, String)> {
-    vec![
+    vars_with(tube, llm, &[])
+}
+
+fn vars_with(tube: &LangTube, llm: &str, more: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars = vec![
         ("TLDW_YOUTUBE_BASE_URL".into(), tube.base_url.clone()),
         ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
         ("TLDW_SUMMARY_REQUESTS_PER_MINUTE".into(), "0".into()),
         ("OPENAI_API_KEY".into(), "sk-test-key".into()),
         ("OPENAI_BASE_URL".into(), llm.to_owned()),
-    ]
+    ];
+    vars.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    vars
 }
 
 async fn instance(db: &TestDb, vars: &[(String, String)]) -> TestApp {
@@ -445,7 +451,181 @@ async fn a_three_hour_spanish_video_is_written_in_english_once_for_the_orgs_that
             who.slug
         );
     }
+    // A new choice applies to new videos: what is in the history stays.
+    choose(&app, &plain, "en").await.ok();
+    let reply = rest(&app, &plain, video).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json::<Value>()["summary"]["tldr"],
+        "Resumen en español."
+    );
+    assert_eq!(
+        tldr(&status(&app, &plain, video).await),
+        "Resumen en español."
+    );
+    assert_eq!(ledger(&db, plain.org).await.len(), 1, "reopening is free");
     assert_eq!(llm.calls(), made);
+}
+
+#[tokio::test]
+async fn a_failed_variant_is_refunded_once_cools_down_and_leaves_the_shared_summary_alone() {
+    let tube = LangTube::start().await;
+    // The video's own summary is made; every later call fails.
+    let llm = Fake::new([Llm::Echo], Llm::ServerError);
+    let base = llm.start().await;
+    let db = TestDb::new().await;
+    let app = instance(
+        &db,
+        &vars_with(
+            &tube,
+            &base,
+            &[
+                ("OPENAI_MAX_RETRIES", "0"),
+                ("TLDW_FAILURE_COOLDOWN_SECONDS", "30"),
+            ],
+        ),
+    )
+    .await;
+    let video = "esFailVar01";
+    tube.captions(video, "es", timedtext_xml(300, SPANISH));
+    let english = owner(&app, "failvar1-lang@example.com", "English readers").await;
+    let plain = owner(&app, "failvar2-lang@example.com", "No preference").await;
+    choose(&app, &english, "en").await.ok();
+
+    assert_eq!(rest(&app, &english, video).await.status, 202);
+    let started = Instant::now();
+    loop {
+        match status(&app, &english, video).await {
+            SummaryStatus::Failed { message } => {
+                assert!(message.contains("Nothing was charged"), "{message}");
+                break;
+            }
+            other => assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "still {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        llm.calls(),
+        2,
+        "the video's own summary, then the failed variant"
+    );
+    assert_eq!(
+        ledger(&db, english.org).await,
+        vec![(video.to_owned(), "en".to_owned(), "refunded".to_owned())]
+    );
+    assert!(history(&db, english.org, video).await.is_empty());
+    assert_eq!(
+        cache_rows(&db, video).await,
+        vec![
+            ("".into(), "ready".into(), Some("es".into())),
+            ("en".into(), "failed".into(), None),
+        ]
+    );
+    // During the cool-down: answered at once, no call, nothing charged.
+    let reply = rest(&app, &english, video).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert_eq!(llm.calls(), 2);
+    assert_eq!(ledger(&db, english.org).await.len(), 1);
+    // Everyone else still gets the shared summary.
+    let reply = rest(&app, &plain, video).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(llm.calls(), 2);
+}
+
+#[tokio::test]
+async fn an_abandoned_reservation_for_a_variant_is_spent_or_refunded_by_its_rows() {
+    let tube = LangTube::start().await;
+    let llm = Fake::new([], Llm::Echo);
+    let base = llm.start().await;
+    let db = TestDb::new().await;
+    let app = instance(
+        &db,
+        &vars_with(&tube, &base, &[("TLDW_SUMMARY_LEASE_SECONDS", "1")]),
+    )
+    .await;
+    let made = owner(&app, "sweep1-lang@example.com", "Variant made").await;
+    let missing = owner(&app, "sweep2-lang@example.com", "Variant missing").await;
+    let (with_variant, without_variant) = ("esSweepVar1", "esSweepVar2");
+    // Both videos are in the cache in Spanish; only the first in English.
+    let mut conn = db.owner_conn().await;
+    for (video, variant, language) in [
+        (with_variant, "", "es"),
+        (with_variant, "en", "en"),
+        (without_variant, "", "es"),
+    ] {
+        sqlx::query(
+            "insert into videos (video_id, variant, status, title, summary, model, prompt_version,
+                 built_in, language, completed_at)
+             values ($1, $2, 'ready', 'Seeded', '{\"tldr\": \"t\", \"key_points\": []}', 'gpt-4o-mini',
+                 'v1', false, $3, now())",
+        )
+        .bind(video)
+        .bind(variant)
+        .bind(language)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    // Units reserved for English by requests that died with their process.
+    for (who, video) in [(&made, with_variant), (&missing, without_variant)] {
+        as_owner_in_org(
+            &db,
+            who.org,
+            &format!(
+                "with c as (
+                     insert into usage_counters (org_id, period_start, period_end, used)
+                     select '{org}', period_start, period_end, 1 from org_entitlement('{org}')
+                     returning period_start)
+                 insert into usage_records (org_id, id, user_id, video_id, variant, period_start, created_at)
+                 select '{org}', gen_random_uuid(), (select id from users where org_id = '{org}' limit 1),
+                        '{video}', 'en', period_start, now() - interval '10 seconds' from c",
+                org = who.org,
+            ),
+        )
+        .await;
+    }
+    let started = Instant::now();
+    loop {
+        let open = ledger(&db, made.org)
+            .await
+            .into_iter()
+            .chain(ledger(&db, missing.org).await)
+            .filter(|(_, _, status)| status == "reserved")
+            .count();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still reserved"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        ledger(&db, made.org).await,
+        vec![(
+            with_variant.to_owned(),
+            "en".to_owned(),
+            "succeeded".to_owned()
+        )]
+    );
+    assert_eq!(
+        history(&db, made.org, with_variant).await,
+        vec![("en".into(), false)]
+    );
+    assert_eq!(
+        ledger(&db, missing.org).await,
+        vec![(
+            without_variant.to_owned(),
+            "en".to_owned(),
+            "refunded".to_owned()
+        )]
+    );
+    assert!(history(&db, missing.org, without_variant).await.is_empty());
+    assert_eq!(llm.calls(), 0);
 }
 
 #[tokio::test]
