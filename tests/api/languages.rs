@@ -817,3 +817,36 @@ async fn two_orgs_choosing_english_on_two_instances_make_one_summary_and_one_var
         ]
     );
 }
+
+#[tokio::test]
+async fn a_pasted_transcript_is_summarized_in_the_orgs_language() {
+    let tube = LangTube::start().await;
+    let llm = Fake::new([], Llm::Echo);
+    let base = llm.start().await;
+    let db = TestDb::new().await;
+    let app = instance(&db, &vars(&tube, &base)).await;
+    let german = owner(&app, "paste-lang@example.com", "German readers").await;
+    choose(&app, &german, "de").await.ok();
+    let srt = "1\n00:00:01,000 --> 00:00:04,000\nWelcome to the review.\n\n2\n00:01:05,000 --> 00:01:09,000\nRevenue grew.\n";
+    let reply = app
+        .call(
+            &german.cookie,
+            "summaries/own-transcript",
+            &[
+                ("slug", &german.slug),
+                ("video", "pasteLang01"),
+                ("transcript", srt),
+            ],
+        )
+        .await;
+    assert!(reply.status < 400, "{}", reply.body);
+    assert_eq!(llm.calls(), 1);
+    let system = llm.bodies()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        system.contains("Write in German (de), whatever the language of the transcript"),
+        "{system}"
+    );
+}

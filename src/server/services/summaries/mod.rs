@@ -237,9 +237,19 @@ impl SummaryEngine {
                     ));
                 }
             };
+        // The org's own summary, so in the org's language if it chose one.
+        let wanted = orgs::summary_language_in(&mut tx).await?;
         tx.commit().await.map_err(db_error)?;
 
-        let summary = match self.summarizer.summarize("", &lines, &|_| {}).await {
+        let language = match wanted {
+            Some(chosen) => Language::Chosen(chosen),
+            None => Language::Transcript(None),
+        };
+        let summary = match self
+            .summarizer
+            .summarize_in("", &lines, language, &|_| {})
+            .await
+        {
             Ok(summary) => summary,
             Err(error) => {
                 tracing::warn!(%error, "summarizing a pasted transcript failed");
