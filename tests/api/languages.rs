@@ -711,6 +711,34 @@ async fn the_language_setting_is_for_owners_and_admins_and_takes_only_listed_lan
         assert!(reply.error().field_message("language").is_some(), "{bad}");
     }
 
+    // The database's checks list exactly the languages the app offers.
+    let mut conn = db.owner_conn().await;
+    let offered: std::collections::BTreeSet<String> = SummaryLanguage::ALL
+        .iter()
+        .map(|l| l.code().to_owned())
+        .collect();
+    for (constraint, extra) in [
+        ("orgs_summary_language_check", None),
+        ("videos_variant_check", Some("")),
+        ("usage_records_variant_check", Some("")),
+    ] {
+        let definition: String = sqlx::query_scalar(
+            "select pg_get_constraintdef(oid) from pg_constraint where conname = $1",
+        )
+        .bind(constraint)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = definition
+            .split('\'')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        let mut expected = offered.clone();
+        expected.extend(extra.map(str::to_owned));
+        assert_eq!(listed, expected, "{constraint}: {definition}");
+    }
     // Every listed language is accepted by the database's check too.
     for &language in SummaryLanguage::ALL {
         choose(&app, &admin, language.code()).await.ok();
