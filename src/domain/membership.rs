@@ -60,4 +60,8 @@ pub struct OrgPage {
     pub invitations: Option<Vec<InvitationView>>,
     /// `https://tldw.example`: where links we hand out (invitations) point.
     pub site_origin: String,
+    /// The language the org's summaries are written in; `None`: each
+    /// video's own.
+    #[serde(default)]
+    pub summary_language: Option<crate::domain::SummaryLanguage>,
 }

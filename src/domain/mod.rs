@@ -9,6 +9,7 @@ pub mod password;
 pub mod plan;
 pub mod role;
 pub mod summary;
+pub mod summary_language;
 pub mod transcript_file;
 pub mod video_id;
 
@@ -26,4 +27,5 @@ pub use summary::{
     Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,
     format_dollars, format_timestamp,
 };
+pub use summary_language::{SummaryLanguage, SummaryLanguageError};
 pub use video_id::{VideoId, VideoIdError};

@@ -11,11 +11,12 @@ use crate::{
         form::{ErrorBanner, FormErrors, Panel, SubmitButton, TextField},
         load_error::LoadError,
     },
-    domain::{InvitationView, MemberView, OrgPage, OrgRole, Permission},
+    domain::{InvitationView, MemberView, OrgPage, OrgRole, Permission, SummaryLanguage},
     server_fns::{
         invitations::{Invite, RevokeInvitation},
         orgs::{
-            ChangeRole, DeleteOrg, LeaveOrg, RemoveMember, RenameOrg, TransferOwnership, get_org,
+            ChangeRole, DeleteOrg, LeaveOrg, RemoveMember, RenameOrg, SetSummaryLanguage,
+            TransferOwnership, get_org,
         },
     },
 };
@@ -24,6 +25,7 @@ use crate::{
 #[derive(Clone, Copy)]
 struct Actions {
     rename: ServerAction<RenameOrg>,
+    language: ServerAction<SetSummaryLanguage>,
     change_role: ServerAction<ChangeRole>,
     remove: ServerAction<RemoveMember>,
     transfer: ServerAction<TransferOwnership>,
@@ -37,6 +39,7 @@ impl Actions {
     fn new() -> Actions {
         Actions {
             rename: ServerAction::new(),
+            language: ServerAction::new(),
             change_role: ServerAction::new(),
             remove: ServerAction::new(),
             transfer: ServerAction::new(),
@@ -49,6 +52,7 @@ impl Actions {
 
     fn versions(self) -> usize {
         self.rename.version().get()
+            + self.language.version().get()
             + self.change_role.version().get()
             + self.remove.version().get()
             + self.transfer.version().get()
@@ -94,6 +98,7 @@ fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
                 <h1 class="mt-1 text-3xl font-bold tracking-tight">"Members & settings"</h1>
             </div>
             {role.allows(Permission::RenameOrg).then(|| view! { <RenameForm slug=slug.clone() name=page.org.name.clone() action=actions.rename /> })}
+            {role.allows(Permission::RenameOrg).then(|| view! { <LanguageForm slug=slug.clone() current=page.summary_language action=actions.language /> })}
             <MembersPanel slug=slug.clone() members=page.members.clone() role actions />
             {page.invitations.clone().map(|invitations| view! {
                 <InvitationsPanel slug=slug.clone() invitations created site_origin=page.site_origin.clone() actions />
@@ -114,6 +119,42 @@ fn RenameForm(slug: String, name: String, action: ServerAction<RenameOrg>) -> im
                 <div class="flex-1"><TextField label="Organization name" name="name" value=name error=errors.field("name") /></div>
                 <div class="sm:pt-6"><SubmitButton label="Rename" pending=action.pending() /></div>
             </ActionForm>
+            <ErrorBanner error=errors.general() />
+        </Panel>
+    }
+}
+
+/// The language the org's summaries are written in.
+#[component]
+fn LanguageForm(
+    slug: String,
+    current: Option<SummaryLanguage>,
+    action: ServerAction<SetSummaryLanguage>,
+) -> impl IntoView {
+    let errors = FormErrors::of(action);
+    view! {
+        <Panel title="Summary language" id="summary-language">
+            <p class="text-sm text-slate-600">
+                "Summaries are written in each video's own language unless you choose one here. "
+                "A video in another language is then summarized again in yours (shared with every organization that chose it); videos already in your history stay as they are."
+            </p>
+            <ActionForm action attr:class="flex flex-col gap-3 sm:flex-row sm:items-end">
+                <input type="hidden" name="slug" value=slug />
+                <div class="flex-1 space-y-1">
+                    <label for="summary-language-select" class="block text-sm font-medium text-slate-700">"Write summaries in"</label>
+                    <select id="summary-language-select" name="language" class="w-full rounded-lg border border-slate-300 bg-white px-3 py-2">
+                        <option value="" selected=current.is_none()>"The video's own language"</option>
+                        {SummaryLanguage::ALL.iter().map(|&language| view! {
+                            <option value=language.code() selected=current == Some(language)>{language.label()}</option>
+                        }).collect_view()}
+                    </select>
+                    <p class="text-sm text-rose-700" role="alert">{move || errors.field("language").get()}</p>
+                </div>
+                <SubmitButton label="Save language" pending=action.pending() />
+            </ActionForm>
+            {move || (action.value().get().is_some_and(|r| r.is_ok())).then(|| view! {
+                <p role="status" class="text-sm text-emerald-700">"Saved. New summaries follow this choice."</p>
+            })}
             <ErrorBanner error=errors.general() />
         </Panel>
     }

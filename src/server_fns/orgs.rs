@@ -32,7 +32,7 @@ pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
         server::{
             auth::{identity::SessionHandle, session},
             http::ctx::ctx,
-            services::{invitations, members},
+            services::{invitations, members, orgs},
         },
     };
     let ctx = ctx()?;
@@ -55,11 +55,13 @@ pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
         } else {
             None
         };
+        let summary_language = orgs::summary_language(db, &member).await?;
         Ok(OrgPage {
             org: member.org.clone(),
             members,
             invitations,
             site_origin: ctx.site_origin(),
+            summary_language,
         })
     }
     .await;
@@ -77,6 +79,26 @@ pub async fn rename_org(slug: String, name: String) -> Result<(), AppError> {
         let member = ctx.member(&slug).await?;
         let name = OrgName::parse(&name).map_err(|e| AppError::field("name", e.to_string()))?;
         orgs::rename(&ctx.state.db, &member, name).await
+    }
+    .await;
+    ctx.finish(result)
+}
+
+/// The language the org's summaries are written in: a listed code, or
+/// empty for each video's own language. Owners and admins.
+#[server(endpoint = "orgs/summary-language")]
+pub async fn set_summary_language(slug: String, language: String) -> Result<(), AppError> {
+    use crate::{
+        domain::{Permission, SummaryLanguage},
+        server::{http::ctx::ctx, services::orgs},
+    };
+    let ctx = ctx()?;
+    let result = async {
+        let member = ctx.member(&slug).await?;
+        member.require(Permission::RenameOrg)?;
+        let language = SummaryLanguage::parse_setting(&language)
+            .map_err(|e| AppError::field("language", e.to_string()))?;
+        orgs::set_summary_language(&ctx.state.db, &member, language).await
     }
     .await;
     ctx.finish(result)

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod identity_cache;
 mod invitations;
+mod languages;
 mod leptos_toml;
 mod mail;
 mod orgs;

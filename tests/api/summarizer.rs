@@ -91,7 +91,7 @@ impl Fake {
         self.calls.load(Ordering::SeqCst)
     }
 
-    fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         self.requests
             .lock()
             .unwrap()

@@ -5,11 +5,11 @@ use sqlx::PgConnection;
 
 use super::db_error;
 use crate::{
-    domain::{OrgId, OrgName, OrgRole, OrgSummary, Permission, UserId},
+    domain::{OrgId, OrgName, OrgRole, OrgSummary, Permission, SummaryLanguage, UserId},
     error::AppError,
     server::{
         auth::identity::{CurrentAccount, CurrentMember},
-        db::{Db, TenantScope},
+        db::{Db, TenantScope, TenantTx},
     },
 };
 
@@ -143,4 +143,50 @@ pub async fn delete(db: &Db, member: &CurrentMember, confirm_slug: &str) -> Resu
     tx.commit().await.map_err(db_error)?;
     db.identity().forget_memberships();
     Ok(())
+}
+
+/// The language the org's summaries are written in: `None` is the video's
+/// own (the default). Read inside the org's tenant transaction.
+pub async fn summary_language_in(tx: &mut TenantTx) -> Result<Option<SummaryLanguage>, AppError> {
+    let code: Option<String> =
+        sqlx::query_scalar("select summary_language from orgs where id = $1")
+            .bind(tx.org_id().as_uuid())
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(db_error)?
+            .flatten();
+    // The column's check allows only the closed set; anything else would be
+    // a newer release's code, read as "the video's own".
+    Ok(code.and_then(|code| SummaryLanguage::parse(&code).ok()))
+}
+
+/// The org's summary language, for its settings page.
+pub async fn summary_language(
+    db: &Db,
+    member: &CurrentMember,
+) -> Result<Option<SummaryLanguage>, AppError> {
+    let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
+    let language = summary_language_in(&mut tx).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(language)
+}
+
+/// Chooses the language the org's summaries are written in (`None`: the
+/// video's own). Owners and admins, like the org's name. It applies to
+/// videos the org asks for from now on; its history keeps what it got.
+#[tracing::instrument(skip(db, member), fields(org = %member.org.id))]
+pub async fn set_summary_language(
+    db: &Db,
+    member: &CurrentMember,
+    language: Option<SummaryLanguage>,
+) -> Result<(), AppError> {
+    member.require(Permission::RenameOrg)?;
+    let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
+    sqlx::query("update orgs set summary_language = $2 where id = $1")
+        .bind(member.org.id.as_uuid())
+        .bind(language.map(SummaryLanguage::code))
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)
 }

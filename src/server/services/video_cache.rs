@@ -10,6 +10,12 @@
 //! consecutive failure: everyone waiting on the failed attempt, and every
 //! request meanwhile, gets the failure at once and pays nothing, instead of
 //! each calling the model again.
+//!
+//! A row is keyed by (video, variant): variant `''` (`None` here) is the
+//! summary in the video's own language, shared by every org that wants
+//! that; `Some(language)` the same video summarized in another language for
+//! the orgs that chose it. Everything above holds per row. The functions
+//! without a variant argument work on the `''` row.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -17,7 +23,7 @@ use uuid::Uuid;
 
 use super::db_error;
 use crate::{
-    domain::{SummaryBody, SummaryView, VideoId},
+    domain::{SummaryBody, SummaryLanguage, SummaryView, VideoId},
     error::AppError,
     server::db::Db,
 };
@@ -47,6 +53,13 @@ pub enum CacheState {
 pub struct Lease {
     pub owner: Uuid,
     pub attempt: i32,
+    /// Which row of the video the lease is on (`None`: the `''` row).
+    pub variant: Option<SummaryLanguage>,
+}
+
+/// The `videos.variant` key of a language: `''` for the video's own.
+pub fn variant_key(variant: Option<SummaryLanguage>) -> &'static str {
+    variant.map_or("", SummaryLanguage::code)
 }
 
 /// How a failed attempt is remembered.
@@ -102,11 +115,20 @@ const SELECT: &str = "select status, title, channel, duration_seconds, thumbnail
         consecutive_failures > 0,
         stage, partial_text,
         extract(epoch from retry_after - now())::float8
-    from videos where video_id = $1";
+    from videos where video_id = $1 and variant = $2";
 
 pub async fn peek(db: &Db, video: &VideoId) -> Result<CacheState, AppError> {
+    peek_variant(db, video, None).await
+}
+
+/// [`peek`] for one variant of the video.
+pub async fn peek_variant(
+    db: &Db,
+    video: &VideoId,
+    variant: Option<SummaryLanguage>,
+) -> Result<CacheState, AppError> {
     let mut tx = db.shared().await?;
-    let state = read(tx.conn(), video).await?;
+    let state = read_variant(tx.conn(), video, variant).await?;
     tx.commit().await?;
     Ok(state)
 }
@@ -114,8 +136,18 @@ pub async fn peek(db: &Db, video: &VideoId) -> Result<CacheState, AppError> {
 /// The row's state, read inside a transaction the caller already has open
 /// (the table is shared, so a tenant transaction may read it too).
 pub async fn read(conn: &mut sqlx::PgConnection, video: &VideoId) -> Result<CacheState, AppError> {
+    read_variant(conn, video, None).await
+}
+
+/// [`read`] for one variant of the video.
+pub async fn read_variant(
+    conn: &mut sqlx::PgConnection,
+    video: &VideoId,
+    variant: Option<SummaryLanguage>,
+) -> Result<CacheState, AppError> {
     let row: Option<Row> = sqlx::query_as(SELECT)
         .bind(video.as_str())
+        .bind(variant_key(variant))
         .fetch_optional(conn)
         .await?;
     Ok(match row {
@@ -189,14 +221,24 @@ fn retry_words(seconds: f64) -> String {
 
 /// Takes the lease if the video is missing, abandoned (lease expired) or
 /// retryable. `None`: someone else has it, or it is settled; `peek` says which.
-#[tracing::instrument(skip(db), fields(video = %video))]
 pub async fn claim(db: &Db, video: &VideoId, lease: Duration) -> Result<Option<Lease>, AppError> {
+    claim_variant(db, video, None, lease).await
+}
+
+/// [`claim`] for one variant of the video.
+#[tracing::instrument(skip(db), fields(video = %video, variant = variant_key(variant)))]
+pub async fn claim_variant(
+    db: &Db,
+    video: &VideoId,
+    variant: Option<SummaryLanguage>,
+    lease: Duration,
+) -> Result<Option<Lease>, AppError> {
     let owner = Uuid::new_v4();
     let mut tx = db.shared().await.map_err(db_error)?;
     let attempt: Option<i32> = sqlx::query_scalar(
-        "insert into videos as v (video_id, status, lease_owner, lease_expires_at, attempt, stage)
-         values ($1, 'pending', $2, now() + make_interval(secs => $3), 1, 'fetching_transcript')
-         on conflict (video_id) do update set
+        "insert into videos as v (video_id, variant, status, lease_owner, lease_expires_at, attempt, stage)
+         values ($1, $4, 'pending', $2, now() + make_interval(secs => $3), 1, 'fetching_transcript')
+         on conflict (video_id, variant) do update set
              status = 'pending', lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3),
              attempt = v.attempt + 1, failure_kind = null, failure_message = null, retry_after = null,
              stage = 'fetching_transcript', partial_text = null, updated_at = now()
@@ -208,11 +250,16 @@ pub async fn claim(db: &Db, video: &VideoId, lease: Duration) -> Result<Option<L
     .bind(video.as_str())
     .bind(owner)
     .bind(lease.as_secs_f64())
+    .bind(variant_key(variant))
     .fetch_optional(tx.conn())
     .await
     .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
-    Ok(attempt.map(|attempt| Lease { owner, attempt }))
+    Ok(attempt.map(|attempt| Lease {
+        owner,
+        attempt,
+        variant,
+    }))
 }
 
 /// Progress for waiting pages, and a longer lease while work goes on.
@@ -229,7 +276,7 @@ pub async fn progress(
     let done = sqlx::query(
         "update videos set stage = $4, partial_text = coalesce($5, partial_text),
              lease_expires_at = now() + make_interval(secs => $6), updated_at = now()
-         where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
+         where video_id = $1 and variant = $7 and lease_owner = $2 and attempt = $3 and status = 'pending'",
     )
     .bind(video.as_str())
     .bind(lease.owner)
@@ -237,6 +284,7 @@ pub async fn progress(
     .bind(stage)
     .bind(partial_text)
     .bind(extend_by.as_secs_f64())
+    .bind(variant_key(lease.variant))
     .execute(tx.conn())
     .await
     .map_err(db_error)?;
@@ -261,7 +309,7 @@ pub async fn complete(
              prompt_tokens = $13, completion_tokens = $14, cost_micros = $15,
              lease_owner = null, lease_expires_at = null, stage = 'done', partial_text = null,
              consecutive_failures = 0, completed_at = now(), updated_at = now()
-         where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
+         where video_id = $1 and variant = $16 and lease_owner = $2 and attempt = $3 and status = 'pending'",
     )
     .bind(video.as_str())
     .bind(lease.owner)
@@ -278,6 +326,7 @@ pub async fn complete(
     .bind(completion.prompt_tokens as i64)
     .bind(completion.completion_tokens as i64)
     .bind(completion.cost_micros as i64)
+    .bind(variant_key(lease.variant))
     .execute(tx.conn())
     .await
     .map_err(db_error)?;
@@ -307,7 +356,7 @@ pub async fn fail(
                  least($8::float8, $7::float8 * power(2, least(consecutive_failures, 30))))),
              consecutive_failures = case when $6::float8 is null then consecutive_failures + 1 else 0 end,
              lease_owner = null, lease_expires_at = null, stage = null, partial_text = null, updated_at = now()
-         where video_id = $1 and lease_owner = $2 and attempt = $3 and status = 'pending'",
+         where video_id = $1 and variant = $9 and lease_owner = $2 and attempt = $3 and status = 'pending'",
     )
     .bind(video.as_str())
     .bind(lease.owner)
@@ -317,11 +366,81 @@ pub async fn fail(
     .bind(permanent_for)
     .bind(base)
     .bind(max)
+    .bind(variant_key(lease.variant))
     .execute(tx.conn())
     .await?;
     notify(&mut tx, video).await?;
     tx.commit().await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The language the ready `''` row of `video` was written in (its caption
+/// track's code) and whether the built-in summarizer wrote it; `None` when
+/// that row is not ready. Decides whether an org that chose a language
+/// needs a variant.
+pub async fn own_language(
+    db: &Db,
+    video: &VideoId,
+) -> Result<Option<(Option<String>, bool)>, AppError> {
+    let mut tx = db.shared().await?;
+    let row = own_language_in(tx.conn(), video).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// [`own_language`] inside a transaction the caller has open.
+pub async fn own_language_in(
+    conn: &mut sqlx::PgConnection,
+    video: &VideoId,
+) -> Result<Option<(Option<String>, bool)>, AppError> {
+    let row: Option<(Option<String>, Option<bool>)> = sqlx::query_as(
+        "select language, built_in from videos
+         where video_id = $1 and variant = '' and status = 'ready' and summary is not null",
+    )
+    .bind(video.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(language, built_in)| (language, built_in.unwrap_or(false))))
+}
+
+/// The cache row an org that wants `wanted` looks at for `video`, and its
+/// state: the `''` row until it is ready, then, if it is in another
+/// language (see [`variant_needed`]), the `(video, wanted)` row.
+pub async fn read_for(
+    conn: &mut sqlx::PgConnection,
+    video: &VideoId,
+    wanted: Option<SummaryLanguage>,
+) -> Result<(Option<SummaryLanguage>, CacheState), AppError> {
+    let own = read(conn, video).await?;
+    if wanted.is_none() || !matches!(own, CacheState::Ready(_)) {
+        return Ok((None, own));
+    }
+    let (language, built_in) = own_language_in(conn, video).await?.unwrap_or((None, false));
+    match variant_needed(wanted, language.as_deref(), built_in) {
+        None => Ok((None, own)),
+        Some(variant) => Ok((
+            Some(variant),
+            read_variant(conn, video, Some(variant)).await?,
+        )),
+    }
+}
+
+/// Whether an org that chose `wanted` needs a summary other than the
+/// video's own (`''`) one, given that one's language and maker. The same
+/// rule as `serve_ready_summary` in SQL: no choice, the built-in summarizer
+/// (it cannot translate), or the same base language (`en` for `en-GB`)
+/// means the `''` row.
+pub fn variant_needed(
+    wanted: Option<SummaryLanguage>,
+    own_language: Option<&str>,
+    built_in: bool,
+) -> Option<SummaryLanguage> {
+    let wanted = wanted?;
+    if built_in || own_language.is_some_and(|code| wanted.matches_track(code)) {
+        None
+    } else {
+        Some(wanted)
+    }
 }
 
 /// Wakes waiters in every process (delivered at commit).

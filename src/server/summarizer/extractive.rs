@@ -19,8 +19,8 @@
 //! tie-breaks keep the output byte-identical for the same input.
 
 use super::{
-    BoxFuture, KeyPoint, PROMPT_VERSION, Progress, ProgressFn, SummarizeError, Summarizer, Summary,
-    TranscriptLine, Usage, chunking::seconds, clean_caption,
+    BoxFuture, KeyPoint, Language, PROMPT_VERSION, Progress, ProgressFn, SummarizeError,
+    Summarizer, Summary, TranscriptLine, Usage, chunking::seconds, clean_caption,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -62,10 +62,13 @@ impl Summarizer for ExtractiveSummarizer {
         true
     }
 
-    fn summarize<'a>(
+    /// Extracts sentences, so the summary is always in the transcript's
+    /// language, whatever `_language` asks.
+    fn summarize_in<'a>(
         &'a self,
         _title: &'a str,
         transcript: &'a [TranscriptLine],
+        _language: Language<'a>,
         progress: &'a ProgressFn,
     ) -> BoxFuture<'a, Result<Summary, SummarizeError>> {
         Box::pin(async move {

@@ -19,6 +19,7 @@ pub mod openai;
 use serde::{Deserialize, Serialize};
 use std::{future::Future, pin::Pin, sync::Arc};
 
+pub use crate::domain::SummaryLanguage;
 pub use extractive::ExtractiveSummarizer;
 pub use openai::{OpenAiSettings, OpenAiSummarizer, ResponseFormat};
 
@@ -123,6 +124,39 @@ impl SummarizeError {
     }
 }
 
+/// The language a summary is to be written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language<'a> {
+    /// The transcript's own: its caption track's code when known (`es`,
+    /// `en-GB`).
+    Transcript(Option<&'a str>),
+    /// Another language, chosen by the org: the model translates.
+    Chosen(SummaryLanguage),
+}
+
+impl Language<'_> {
+    /// The sentence that tells the model which language to write in;
+    /// `source` is what it reads (`transcript`, `notes`).
+    pub fn instruction(self, source: &str) -> String {
+        match self {
+            Language::Transcript(None) => format!("Write in the language of the {source}."),
+            Language::Transcript(Some(code)) => match SummaryLanguage::of_track(code) {
+                Some(language) => format!(
+                    "Write in {} ({}), the language of the {source}.",
+                    language.name(),
+                    language.code()
+                ),
+                None => format!("Write in the language of the {source} ({code})."),
+            },
+            Language::Chosen(language) => format!(
+                "Write in {name} ({code}), whatever the language of the {source}: translate into                  {name}, keeping names and technical terms accurate.",
+                name = language.name(),
+                code = language.code()
+            ),
+        }
+    }
+}
+
 /// A boxed, sendable future, so the trait stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -136,12 +170,25 @@ pub trait Summarizer: Send + Sync {
     /// True for the built-in, offline summarizer.
     fn built_in(&self) -> bool;
 
+    /// The summary in `language`. The built-in summarizer can only keep
+    /// the transcript's language, whatever is asked.
+    fn summarize_in<'a>(
+        &'a self,
+        title: &'a str,
+        transcript: &'a [TranscriptLine],
+        language: Language<'a>,
+        progress: &'a ProgressFn,
+    ) -> BoxFuture<'a, Result<Summary, SummarizeError>>;
+
+    /// The summary in the transcript's language.
     fn summarize<'a>(
         &'a self,
         title: &'a str,
         transcript: &'a [TranscriptLine],
         progress: &'a ProgressFn,
-    ) -> BoxFuture<'a, Result<Summary, SummarizeError>>;
+    ) -> BoxFuture<'a, Result<Summary, SummarizeError>> {
+        self.summarize_in(title, transcript, Language::Transcript(None), progress)
+    }
 }
 
 /// The OpenAI-compatible summarizer when configured, else the built-in one.
@@ -190,6 +237,24 @@ pub(crate) fn clean_caption(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_language_instruction_names_the_language() {
+        assert_eq!(
+            Language::Transcript(None).instruction("transcript"),
+            "Write in the language of the transcript."
+        );
+        assert_eq!(
+            Language::Transcript(Some("es-419")).instruction("notes"),
+            "Write in Spanish (es), the language of the notes."
+        );
+        assert_eq!(
+            Language::Transcript(Some("cs")).instruction("transcript"),
+            "Write in the language of the transcript (cs)."
+        );
+        let chosen = Language::Chosen(SummaryLanguage::English).instruction("transcript");
+        assert!(chosen.starts_with("Write in English (en), whatever the language"));
+    }
 
     #[test]
     fn caption_noise_is_removed() {

@@ -14,11 +14,14 @@ use std::time::Duration;
 
 use super::{SummaryEngine, settle_success};
 use crate::{
-    domain::OrgId,
+    domain::{OrgId, SummaryLanguage},
     error::AppError,
     server::{
         db::{TenantScope, TenantTx},
-        services::quota::{self, Reservation},
+        services::{
+            quota::{self, Reservation},
+            video_cache::variant_needed,
+        },
     },
 };
 
@@ -27,22 +30,36 @@ struct AbandonedRow {
     id: uuid::Uuid,
     user_id: uuid::Uuid,
     video_id: String,
+    /// The language asked for ('' = the video's own).
+    variant: String,
+    /// The video's own ('') row.
     status: Option<String>,
     title: Option<String>,
+    language: Option<String>,
+    built_in: Option<bool>,
+    /// The row in the language asked for, if any.
+    variant_status: Option<String>,
+    variant_title: Option<String>,
 }
 
 /// Settles the org's abandoned reservations inside `tx`.
 pub async fn settle(tx: &mut TenantTx, lease: Duration) -> Result<usize, AppError> {
     let abandoned: Vec<AbandonedRow> = sqlx::query_as(
-        "select r.id, r.user_id, r.video_id, v.status, v.title
-         from usage_records r left join videos v on v.video_id = r.video_id
+        "select r.id, r.user_id, r.video_id, r.variant, v.status, v.title, v.language, v.built_in,
+                l.status as variant_status, l.title as variant_title
+         from usage_records r
+         left join videos v on v.video_id = r.video_id and v.variant = ''
+         left join videos l on r.variant <> '' and l.video_id = r.video_id and l.variant = r.variant
          where r.org_id = $1 and r.status = 'reserved'
            and r.created_at < now() - make_interval(secs => $2)
-           and (v.video_id is null
-                or v.status <> 'pending'
-                -- Nobody took the expired lease over for a whole lease
-                -- period: every request waiting on it is gone too.
-                or v.lease_expires_at <= now() - make_interval(secs => $2))",
+           -- Nobody works on a row it may wait for, or nobody took an
+           -- expired lease over for a whole lease period: every request
+           -- waiting on it is gone too.
+           and not exists (
+               select from videos w
+               where w.video_id = r.video_id and w.variant in ('', r.variant)
+                 and w.status = 'pending'
+                 and w.lease_expires_at > now() - make_interval(secs => $2))",
     )
     .bind(tx.org_id().as_uuid())
     .bind(lease.as_secs_f64())
@@ -54,18 +71,40 @@ pub async fn settle(tx: &mut TenantTx, lease: Duration) -> Result<usize, AppErro
             org_id: tx.org_id(),
             id: row.id,
         };
-        if row.status.as_deref() == Some("ready") {
-            settle_success(
-                tx,
-                reservation,
-                row.user_id,
-                &row.video_id,
-                row.title.as_deref(),
-                false,
-            )
-            .await?;
+        // The summary the org wanted exists: the video's own row, or, when
+        // that one is in another language, the row in the language asked for.
+        let made = if row.status.as_deref() != Some("ready") {
+            None
         } else {
-            quota::refund(tx, reservation).await?;
+            let wanted = SummaryLanguage::parse(&row.variant).ok();
+            match variant_needed(
+                wanted,
+                row.language.as_deref(),
+                row.built_in.unwrap_or(false),
+            ) {
+                None => Some((None, row.title.as_deref())),
+                Some(variant) if row.variant_status.as_deref() == Some("ready") => {
+                    Some((Some(variant), row.variant_title.as_deref()))
+                }
+                Some(_) => None,
+            }
+        };
+        match made {
+            Some((variant, title)) => {
+                settle_success(
+                    tx,
+                    reservation,
+                    row.user_id,
+                    &row.video_id,
+                    variant,
+                    title,
+                    false,
+                )
+                .await?;
+            }
+            None => {
+                quota::refund(tx, reservation).await?;
+            }
         }
         tracing::info!(video = %row.video_id, "settled an abandoned reservation");
     }

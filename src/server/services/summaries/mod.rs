@@ -10,6 +10,14 @@
 //! waits for whoever does. Success records the video in the history and
 //! spends the unit; failure refunds it, once. No database transaction stays
 //! open while YouTube or the model is working.
+//!
+//! Languages: an org may choose the language its summaries are written in
+//! (`orgs.summary_language`). The summary in the video's own language (the
+//! cache row with variant `''`) is made first, as for everyone; only if it
+//! turns out to be in another language is the `(video, language)` variant
+//! made too, by the same single flight. One reservation covers both steps
+//! and is spent or refunded once. The one-statement cache hit makes the
+//! same choice in SQL (`serve_ready_summary`).
 
 mod abandoned;
 pub mod ready;
@@ -23,15 +31,15 @@ use std::{
 };
 
 use super::{
-    db_error,
+    db_error, orgs,
     quota::{self, Reservation},
-    video_cache::{self, CacheState, Completion, Failure, Lease},
+    video_cache::{self, CacheState, Completion, Failure, Lease, variant_key},
     waiter::VideoWaiter,
 };
 use crate::{
     domain::{
-        Dashboard, HistoryItem, KeyPoint, Permission, PlanCatalog, SummaryBody, SummaryStatus,
-        SummaryView, UserId, VideoId, transcript_file::parse_transcript,
+        Dashboard, HistoryItem, KeyPoint, Permission, PlanCatalog, SummaryBody, SummaryLanguage,
+        SummaryStatus, SummaryView, UserId, VideoId, transcript_file::parse_transcript,
     },
     error::AppError,
     server::{
@@ -39,7 +47,7 @@ use crate::{
         clients::youtube::{YouTubeClient, YouTubeError},
         config::SummarySettings,
         db::{Db, TenantScope},
-        summarizer::{Progress, Summarizer, TranscriptLine},
+        summarizer::{Language, Progress, Summarizer, TranscriptLine},
     },
 };
 use ready::HotPath;
@@ -160,7 +168,10 @@ impl SummaryEngine {
             tx.commit().await?;
             return Ok(Requested::Pending);
         }
-        if let CacheState::Failed { message } = video_cache::read(tx.conn(), video).await? {
+        let wanted = orgs::summary_language_in(&mut tx).await?;
+        if let (_, CacheState::Failed { message }) =
+            video_cache::read_for(tx.conn(), video, wanted).await?
+        {
             tx.commit().await?;
             return Err(AppError::Conflict(message));
         }
@@ -174,13 +185,24 @@ impl SummaryEngine {
                 // reservation per org and video): join that request, for free.
                 quota::Reserve::AlreadyOpen => return Ok(Requested::Pending),
             };
+        if wanted.is_some() {
+            // Whoever settles it (this request, or the sweeper after a
+            // crash) must know which language was asked for.
+            sqlx::query("update usage_records set variant = $3 where org_id = $1 and id = $2")
+                .bind(reservation.org_id.as_uuid())
+                .bind(reservation.id)
+                .bind(variant_key(wanted))
+                .execute(tx.conn())
+                .await
+                .map_err(db_error)?;
+        }
         tx.commit().await?;
 
         let engine = self.clone();
         let (scope, video) = (member.scope(), video.clone());
         let user = member.org.user_id;
         tokio::spawn(async move {
-            if let Err(error) = engine.settle(scope, user, reservation, video).await {
+            if let Err(error) = engine.settle(scope, user, reservation, video, wanted).await {
                 tracing::error!(error = %error, "settling a summary request failed");
             }
         });
@@ -219,9 +241,19 @@ impl SummaryEngine {
                     ));
                 }
             };
+        // The org's own summary, so in the org's language if it chose one.
+        let wanted = orgs::summary_language_in(&mut tx).await?;
         tx.commit().await.map_err(db_error)?;
 
-        let summary = match self.summarizer.summarize("", &lines, &|_| {}).await {
+        let language = match wanted {
+            Some(chosen) => Language::Chosen(chosen),
+            None => Language::Transcript(None),
+        };
+        let summary = match self
+            .summarizer
+            .summarize_in("", &lines, language, &|_| {})
+            .await
+        {
             Ok(summary) => summary,
             Err(error) => {
                 tracing::warn!(%error, "summarizing a pasted transcript failed");
@@ -276,7 +308,7 @@ impl SummaryEngine {
         .map_err(db_error)?;
         // The history lists it too. Its row in the shared table carries only
         // the video id (no summary, nothing of ours) and stays claimable.
-        sqlx::query("insert into videos (video_id, status) values ($1, 'failed') on conflict (video_id) do nothing")
+        sqlx::query("insert into videos (video_id, status) values ($1, 'failed') on conflict (video_id, variant) do nothing")
             .bind(video.as_str())
             .execute(tx.conn())
             .await
@@ -285,6 +317,7 @@ impl SummaryEngine {
             &mut tx,
             member.org.user_id.as_uuid(),
             video.as_str(),
+            None,
             Some("Your pasted transcript"),
             false,
         )
@@ -329,8 +362,8 @@ impl SummaryEngine {
                 from_cache: false,
             });
         }
-        let history: Option<bool> = sqlx::query_scalar(
-            "select from_cache from user_summaries where org_id = $1 and video_id = $2",
+        let history: Option<(bool, String)> = sqlx::query_as(
+            "select from_cache, variant from user_summaries where org_id = $1 and video_id = $2",
         )
         .bind(member.org.id.as_uuid())
         .bind(video.as_str())
@@ -338,7 +371,19 @@ impl SummaryEngine {
         .await
         .map_err(db_error)?;
         let open = has_open_reservation(&mut tx, video).await?;
-        let state = video_cache::read(tx.conn(), video).await?;
+        // The org's summary: the variant its history points at, else the
+        // row its language choice leads to.
+        let state = match &history {
+            Some((_, variant)) => {
+                let variant = SummaryLanguage::parse(variant).ok();
+                video_cache::read_variant(tx.conn(), video, variant).await?
+            }
+            None => {
+                let wanted = orgs::summary_language_in(&mut tx).await?;
+                video_cache::read_for(tx.conn(), video, wanted).await?.1
+            }
+        };
+        let history = history.map(|(from_cache, _)| from_cache);
         tx.commit().await?;
         Ok(match (history, state) {
             (Some(from_cache), CacheState::Ready(view)) => {
@@ -375,8 +420,9 @@ impl SummaryEngine {
         user: UserId,
         reservation: Reservation,
         video: VideoId,
+        wanted: Option<SummaryLanguage>,
     ) -> Result<(), AppError> {
-        let outcome = self.obtain(&video).await;
+        let outcome = self.obtain_for(&video, wanted).await;
         // The work is done (or failed); recording that must survive a
         // database blip: retried with backoff, then left to the sweeper,
         // which settles the reservation the same way once the lease is over.
@@ -402,16 +448,17 @@ impl SummaryEngine {
         user: UserId,
         reservation: Reservation,
         video: &VideoId,
-        outcome: &Result<(Box<SummaryView>, bool), String>,
+        outcome: &Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), String>,
     ) -> Result<(), AppError> {
         let mut tx = self.db.tenant(scope).await?;
         match outcome {
-            Ok((view, from_cache)) => {
+            Ok((view, from_cache, variant)) => {
                 settle_success(
                     &mut tx,
                     reservation,
                     user.as_uuid(),
                     video.as_str(),
+                    *variant,
                     view.title.as_deref(),
                     *from_cache,
                 )
@@ -425,9 +472,41 @@ impl SummaryEngine {
         Ok(tx.commit().await?)
     }
 
-    /// The summary, from the cache, from another worker, or made here.
-    /// `Err` carries the member-facing reason.
-    async fn obtain(&self, video: &VideoId) -> Result<(Box<SummaryView>, bool), String> {
+    /// The summary an org that wants `wanted` gets, and the variant it is:
+    /// the video's own (`None`), made or waited for as for everyone; then,
+    /// if that one is in another language, the `wanted` variant, made or
+    /// waited for the same way. `Err` carries the member-facing reason.
+    async fn obtain_for(
+        &self,
+        video: &VideoId,
+        wanted: Option<SummaryLanguage>,
+    ) -> Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), String> {
+        let (view, from_cache) = self.obtain(video, None).await?;
+        // The built-in summarizer only extracts sentences: it cannot write
+        // in another language, so it never makes a variant.
+        if wanted.is_none() || self.summarizer.built_in() {
+            return Ok((view, from_cache, None));
+        }
+        let (language, built_in) = video_cache::own_language(&self.db, video)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or((None, false));
+        match video_cache::variant_needed(wanted, language.as_deref(), built_in) {
+            None => Ok((view, from_cache, None)),
+            Some(variant) => {
+                let (view, from_cache) = self.obtain(video, Some(variant)).await?;
+                Ok((view, from_cache, Some(variant)))
+            }
+        }
+    }
+
+    /// One cache row of the video, from the cache, from another worker, or
+    /// made here. `Err` carries the member-facing reason.
+    async fn obtain(
+        &self,
+        video: &VideoId,
+        variant: Option<SummaryLanguage>,
+    ) -> Result<(Box<SummaryView>, bool), String> {
         let mut notifications = self.waiter.subscribe();
         let started = Instant::now();
         let mut waited = false;
@@ -435,12 +514,12 @@ impl SummaryEngine {
             if started.elapsed() > WAIT_LIMIT {
                 return Err("Summarizing took too long. Please try again.".into());
             }
-            match video_cache::claim(&self.db, video, self.settings.lease)
+            match video_cache::claim_variant(&self.db, video, variant, self.settings.lease)
                 .await
                 .map_err(|e| e.to_string())?
             {
                 Some(lease) => return self.work(video, lease).await.map(|view| (view, false)),
-                None => match video_cache::peek(&self.db, video)
+                None => match video_cache::peek_variant(&self.db, video, variant)
                     .await
                     .map_err(|e| e.to_string())?
                 {
@@ -466,7 +545,7 @@ impl SummaryEngine {
 
     /// The paid part: transcript, then model. Runs with the lease held and
     /// no transaction open.
-    #[tracing::instrument(skip(self), fields(video = %video, attempt = lease.attempt))]
+    #[tracing::instrument(skip(self), fields(video = %video, variant = variant_key(lease.variant), attempt = lease.attempt))]
     async fn work(&self, video: &VideoId, lease: Lease) -> Result<Box<SummaryView>, String> {
         let transcript = match self.youtube.fetch(video).await {
             Ok(transcript) => transcript,
@@ -561,9 +640,15 @@ impl SummaryEngine {
                 }
             })
         };
+        // The video's own row is written in the transcript's language; a
+        // variant in the language it stands for.
+        let language = match lease.variant {
+            None => Language::Transcript(Some(&transcript.language)),
+            Some(chosen) => Language::Chosen(chosen),
+        };
         let result = self
             .summarizer
-            .summarize(&transcript.metadata.title, &lines, &on_progress)
+            .summarize_in(&transcript.metadata.title, &lines, language, &on_progress)
             .await;
         drop(on_progress);
         writer.abort();
@@ -590,7 +675,7 @@ impl SummaryEngine {
                     tracing::warn!(%error, "recording a failed model call failed");
                 }
                 // Everyone gets the failure as the cache now words it.
-                return match video_cache::peek(&self.db, video).await {
+                return match video_cache::peek_variant(&self.db, video, lease.variant).await {
                     Ok(CacheState::Failed { message }) => Err(message),
                     _ => Err(format!(
                         "{message} Nothing was charged; please try again later."
@@ -603,7 +688,12 @@ impl SummaryEngine {
             channel: Some(transcript.metadata.channel.clone()),
             duration_seconds: transcript.metadata.duration_seconds,
             thumbnail_url: Some(transcript.metadata.thumbnail_url.clone()),
-            language: Some(transcript.language.clone()),
+            // What the summary is written in: the track's language, or the
+            // variant's (the built-in summarizer never makes variants).
+            language: Some(match lease.variant {
+                None => transcript.language.clone(),
+                Some(chosen) => chosen.code().to_owned(),
+            }),
             body: SummaryBody {
                 tldr: summary.tldr.clone(),
                 key_points: summary
@@ -634,7 +724,7 @@ impl SummaryEngine {
             // Superseded: someone else's result is (or will be) the one.
             tracing::warn!("lost the lease before completing; using the successor's result");
         }
-        match video_cache::peek(&self.db, video)
+        match video_cache::peek_variant(&self.db, video, lease.variant)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -696,12 +786,13 @@ async fn record_history(
     tx: &mut crate::server::db::TenantTx,
     user: uuid::Uuid,
     video: &str,
+    variant: Option<SummaryLanguage>,
     title: Option<&str>,
     from_cache: bool,
 ) -> Result<bool, AppError> {
     let done = sqlx::query(
-        "insert into user_summaries (org_id, id, user_id, video_id, title, from_cache)
-         values ($1, $2, $3, $4, $5, $6) on conflict (org_id, video_id) do nothing",
+        "insert into user_summaries (org_id, id, user_id, video_id, variant, title, from_cache)
+         values ($1, $2, $3, $4, $7, $5, $6) on conflict (org_id, video_id) do nothing",
     )
     .bind(tx.org_id().as_uuid())
     .bind(uuid::Uuid::new_v4())
@@ -709,6 +800,7 @@ async fn record_history(
     .bind(video)
     .bind(title)
     .bind(from_cache)
+    .bind(variant_key(variant))
     .execute(tx.conn())
     .await
     .map_err(db_error)?;
@@ -722,10 +814,11 @@ async fn settle_success(
     reservation: Reservation,
     user: uuid::Uuid,
     video: &str,
+    variant: Option<SummaryLanguage>,
     title: Option<&str>,
     from_cache: bool,
 ) -> Result<(), AppError> {
-    if record_history(tx, user, video, title, from_cache).await? {
+    if record_history(tx, user, video, variant, title, from_cache).await? {
         quota::succeed(tx, reservation).await?;
     } else {
         quota::refund(tx, reservation).await?;
@@ -817,7 +910,7 @@ impl SummaryEngine {
         let (spend, saved): (Option<i64>, Option<i64>) = sqlx::query_as(
             "select sum(v.cost_micros) filter (where not s.from_cache)::bigint,
                     sum(v.cost_micros) filter (where s.from_cache)::bigint
-             from user_summaries s join videos v on v.video_id = s.video_id
+             from user_summaries s join videos v on v.video_id = s.video_id and v.variant = s.variant
              where s.org_id = $1 and s.created_at >= (select period_start from org_entitlement($1))",
         )
         .bind(member.org.id.as_uuid())

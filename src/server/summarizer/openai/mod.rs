@@ -29,7 +29,7 @@ mod settings;
 pub use settings::{DEFAULT_BASE_URL, DEFAULT_MODEL, OpenAiSettings, ResponseFormat};
 
 use super::{
-    BoxFuture, PROMPT_VERSION, Progress, ProgressFn, SummarizeError, Summarizer, Summary,
+    BoxFuture, Language, PROMPT_VERSION, Progress, ProgressFn, SummarizeError, Summarizer, Summary,
     TranscriptLine, Usage,
     answer::{Draft, parse_answer},
     chunking::{approx_tokens, chunk_transcript, group_by_budget},
@@ -86,13 +86,14 @@ impl Summarizer for OpenAiSummarizer {
         false
     }
 
-    fn summarize<'a>(
+    fn summarize_in<'a>(
         &'a self,
         title: &'a str,
         transcript: &'a [TranscriptLine],
+        language: Language<'a>,
         progress: &'a ProgressFn,
     ) -> BoxFuture<'a, Result<Summary, SummarizeError>> {
-        Box::pin(self.run(title, transcript, progress))
+        Box::pin(self.run(title, transcript, language, progress))
     }
 }
 
@@ -124,6 +125,7 @@ impl OpenAiSummarizer {
         &self,
         title: &str,
         transcript: &[TranscriptLine],
+        language: Language<'_>,
         progress: &ProgressFn,
     ) -> Result<Summary, SummarizeError> {
         let chunks = chunk_transcript(transcript, self.settings.chunk_tokens);
@@ -139,7 +141,7 @@ impl OpenAiSummarizer {
             let draft = self
                 .call(
                     Stage::Single,
-                    prompts::single(title, only),
+                    prompts::single(title, only, language),
                     (start, end),
                     &mut usage,
                     Some(progress),
@@ -159,7 +161,7 @@ impl OpenAiSummarizer {
             let draft = self
                 .call(
                     Stage::Map,
-                    prompts::map(title, i, chunks.len(), chunk),
+                    prompts::map(title, i, chunks.len(), chunk, language),
                     range,
                     &mut usage,
                     None,
@@ -200,7 +202,7 @@ impl OpenAiSummarizer {
                 let draft = self
                     .call(
                         Stage::Condense,
-                        prompts::condense(title, group),
+                        prompts::condense(title, group, language),
                         range,
                         &mut usage,
                         None,
@@ -217,7 +219,7 @@ impl OpenAiSummarizer {
         let draft = self
             .call(
                 Stage::Reduce,
-                prompts::reduce(title, end, &notes),
+                prompts::reduce(title, end, &notes, language),
                 (start, end),
                 &mut usage,
                 Some(progress),

@@ -2,7 +2,7 @@
 //! handed from one stage to the next. Changing a prompt in a way that
 //! changes output means bumping [`crate::server::summarizer::PROMPT_VERSION`].
 
-use crate::server::summarizer::{answer::Draft, chunking::Chunk, format_timestamp};
+use crate::server::summarizer::{Language, answer::Draft, chunking::Chunk, format_timestamp};
 use serde_json::{Value, json};
 
 /// The JSON schema of a summary (and of notes), for `response_format`.
@@ -32,7 +32,7 @@ pub(super) fn summary_schema() -> Value {
 const SHAPE: &str = r#"Reply with only a JSON object of this shape, nothing else: {"tldr": "...", "key_points": [{"text": "...", "at_seconds": 123}]}."#;
 
 /// (instructions, input) for a transcript that fits one call.
-pub(super) fn single(title: &str, chunk: &Chunk) -> (String, String) {
+pub(super) fn single(title: &str, chunk: &Chunk, language: Language<'_>) -> (String, String) {
     (
         format!(
             "You summarize YouTube videos from their transcripts for busy readers. \
@@ -40,15 +40,22 @@ pub(super) fn single(title: &str, chunk: &Chunk) -> (String, String) {
              \"tldr\": one to three sentences on what the video is about and its main takeaway. \
              \"key_points\": the 5 to 8 most important points, in the order they occur, spread over \
              the whole video, each a self-contained sentence, with \"at_seconds\" set to the start \
-             time in seconds of the line where the point is made. Write in the language of the \
-             transcript. Use only what the transcript says."
+             time in seconds of the line where the point is made. {} \
+             Use only what the transcript says.",
+            language.instruction("transcript")
         ),
         format!("Title: {title}\n\nTranscript:\n{}", chunk.text),
     )
 }
 
 /// Notes on part `index` of `count` of a long transcript.
-pub(super) fn map(title: &str, index: usize, count: usize, chunk: &Chunk) -> (String, String) {
+pub(super) fn map(
+    title: &str,
+    index: usize,
+    count: usize,
+    chunk: &Chunk,
+    language: Language<'_>,
+) -> (String, String) {
     (
         format!(
             "You take notes on one part of a long YouTube video, from its transcript. \
@@ -56,7 +63,8 @@ pub(super) fn map(title: &str, index: usize, count: usize, chunk: &Chunk) -> (St
              \"tldr\": one or two sentences on what this part covers. \"key_points\": the 3 to 6 \
              most important points of this part, in order, each a self-contained sentence, with \
              \"at_seconds\" set to the start time in seconds of the line where the point is made. \
-             Write in the language of the transcript. Use only what the transcript says."
+             {} Use only what the transcript says.",
+            language.instruction("transcript")
         ),
         format!(
             "Title: {title}\nPart {} of {count}, from {} to {}.\n\nTranscript:\n{}",
@@ -69,21 +77,27 @@ pub(super) fn map(title: &str, index: usize, count: usize, chunk: &Chunk) -> (St
 }
 
 /// Notes on notes, when all the notes do not fit one call.
-pub(super) fn condense(title: &str, notes: &[String]) -> (String, String) {
+pub(super) fn condense(title: &str, notes: &[String], language: Language<'_>) -> (String, String) {
     (
         format!(
             "You condense notes taken on consecutive parts of a long YouTube video. Each point \
              starts with the time in seconds where it is made, like [754s]. {SHAPE} \"tldr\": one \
              or two sentences on what these parts cover. \"key_points\": the 4 to 8 most important \
              points, in time order, spread over all of these parts, with \"at_seconds\" copied \
-             from the point it comes from. Write in the language of the notes."
+             from the point it comes from. {}",
+            language.instruction("notes")
         ),
         format!("Title: {title}\n\nNotes:\n{}", notes.join("\n\n")),
     )
 }
 
 /// The summary of a long video from the notes on its parts.
-pub(super) fn reduce(title: &str, end: u32, notes: &[String]) -> (String, String) {
+pub(super) fn reduce(
+    title: &str,
+    end: u32,
+    notes: &[String],
+    language: Language<'_>,
+) -> (String, String) {
     (
         format!(
             "You write the summary of a long YouTube video for busy readers, from notes taken on \
@@ -92,7 +106,8 @@ pub(super) fn reduce(title: &str, end: u32, notes: &[String]) -> (String, String
              about and its main takeaway. \"key_points\": the 5 to 8 most important points of the \
              whole video, in time order, spread from its beginning to its end rather than taken \
              from the first parts only, each a self-contained sentence, with \"at_seconds\" copied \
-             from the point it comes from. Write in the language of the notes."
+             from the point it comes from. {}",
+            language.instruction("notes")
         ),
         format!(
             "Title: {title}\nLength: {}\n\nNotes:\n{}",
