@@ -128,7 +128,8 @@ export default defineConfig({
       url: `${fakeOpenAIURL}/healthz`,
       timeout: 30_000,
       reuseExistingServer: false,
-      env: { FAKE_OPENAI_PORT: '3105', FAKE_OPENAI_API_KEY: 'sk-e2e' },
+      // Slow enough deltas to see the text stream in.
+      env: { FAKE_OPENAI_PORT: '3105', FAKE_OPENAI_API_KEY: 'sk-e2e', FAKE_OPENAI_DELAY_MS: '120' },
     },
     {
       command: server,

@@ -55,6 +55,18 @@ pub fn CopyButton(
                 } else {
                     Outcome::Refused
                 });
+                // The button reads as itself again after a moment; the
+                // announcement has been made by then.
+                if ok {
+                    set_timeout(
+                        move || {
+                            if presses.try_get_untracked() == Some(press) {
+                                outcome.try_set(Outcome::Idle);
+                            }
+                        },
+                        std::time::Duration::from_secs(4),
+                    );
+                }
             }
         });
     };

@@ -171,7 +171,7 @@ fn Ready(view: SummaryView, from_cache: bool, slug: String) -> impl IntoView {
                 <summary class="cursor-pointer rounded font-semibold text-slate-900 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600">
                     "Show as Markdown"
                 </summary>
-                <p class="mt-2 text-sm text-slate-600">"For notes, docs and chats: select it and copy, or use the button."</p>
+                <p class="mt-2 text-sm text-slate-600">"To paste into notes, docs or chats: select it and copy it."</p>
                 <pre class="mt-3 max-h-96 overflow-auto rounded-lg bg-slate-900 p-4 font-mono text-xs leading-relaxed whitespace-pre-wrap break-words text-slate-100 select-all" data-testid="markdown">{markdown}</pre>
             </details>
         </article>
@@ -302,7 +302,6 @@ fn Failed(
     // YouTube gave no transcript: pasting one is the way forward. Otherwise
     // (the AI failed) it is offered, folded away.
     let paste_first = lower.contains("paste") || lower.contains("transcript yourself");
-    let ai_failed = lower.contains("ai service") || lower.contains("ai provider");
     // Seconds left in the cool-down, counted down in the browser only: the
     // server's page keeps the button enabled (it works without JavaScript,
     // and a press too early is answered in words, charging nothing).
@@ -338,7 +337,7 @@ fn Failed(
                 <input type="hidden" name="slug" value=slug />
                 <input type="hidden" name="link" value=video />
                 <button type="submit"
-                    class="inline-flex items-center justify-center rounded-lg bg-indigo-600 px-4 py-2 font-semibold text-white shadow-sm hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:cursor-not-allowed disabled:bg-slate-400"
+                    class="inline-flex min-w-32 items-center justify-center rounded-lg bg-indigo-600 px-4 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:cursor-not-allowed disabled:bg-slate-400"
                     disabled=move || waiting() || summarize.pending().get()
                     aria-busy=move || summarize.pending().get().to_string()>
                     {move || match remaining.get() {
@@ -373,9 +372,7 @@ fn Failed(
         <Title text="Couldn't summarize" />
         <section class="mt-6 space-y-4 rounded-2xl border border-rose-200 bg-rose-50 p-4 sm:p-6" data-testid="failed">
             <div role="alert" class="space-y-2">
-                <h1 class="text-xl font-semibold text-rose-900">
-                    {if ai_failed { "The AI service couldn't summarize this video" } else { "We couldn't summarize this video" }}
-                </h1>
+                <h1 class="text-xl font-semibold text-rose-900">"We couldn't summarize this video"</h1>
                 <p class="leading-relaxed text-rose-900" data-testid="failure-message">{message}</p>
                 {(!says_not_charged).then(|| view! {
                     <p class="text-sm text-rose-800">"Nothing was charged to your organization's quota."</p>
@@ -385,12 +382,12 @@ fn Failed(
                 {retry_form}
                 <a href=back class="inline-flex items-center rounded-lg border border-rose-200 bg-white px-4 py-2 text-sm font-semibold text-rose-900 shadow-sm hover:bg-rose-100 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-rose-700">"Back to your summaries"</a>
             </div>
-            <p role="status" aria-live="polite" class="text-sm text-rose-900">
-                {move || match (retry, remaining.get()) {
-                    (Retry::After(_), Some(0)) => "You can try again now.",
-                    (Retry::Later, _) => "Trying again right away will probably fail the same way; give it a few minutes.",
-                    _ => "",
-                }}
+            {(retry == Retry::Later).then(|| view! {
+                <p class="text-sm text-rose-800">"Trying again right away will probably fail the same way; give it a few minutes."</p>
+            })}
+            // Heard, not seen: the button itself shows when it is ready.
+            <p role="status" aria-live="polite" class="sr-only">
+                {move || (retry != Retry::Never && remaining.get() == Some(0)).then_some("You can try again now.")}
             </p>
             {move || retry_error().map(|error| view! {
                 <p role="alert" class="text-sm font-medium text-rose-800" data-testid="retry-error">{error}</p>
