@@ -380,15 +380,15 @@ fn Failed(
             </div>
             <div class="flex flex-wrap items-center gap-3">
                 {retry_form}
+                // Heard, not seen: the button itself shows when it is ready.
+                <p role="status" aria-live="polite" class="sr-only">
+                    {move || (retry != Retry::Never && remaining.get() == Some(0)).then_some("You can try again now.")}
+                </p>
                 <a href=back class="inline-flex items-center rounded-lg border border-rose-200 bg-white px-4 py-2 text-sm font-semibold text-rose-900 shadow-sm hover:bg-rose-100 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-rose-700">"Back to your summaries"</a>
             </div>
             {(retry == Retry::Later).then(|| view! {
                 <p class="text-sm text-rose-800">"Trying again right away will probably fail the same way; give it a few minutes."</p>
             })}
-            // Heard, not seen: the button itself shows when it is ready.
-            <p role="status" aria-live="polite" class="sr-only">
-                {move || (retry != Retry::Never && remaining.get() == Some(0)).then_some("You can try again now.")}
-            </p>
             {move || retry_error().map(|error| view! {
                 <p role="alert" class="text-sm font-medium text-rose-800" data-testid="retry-error">{error}</p>
             })}
@@ -402,7 +402,7 @@ fn Failed(
             }.into_any()
         } else {
             view! {
-                <details class="mt-6 space-y-3 rounded-2xl border border-slate-200 bg-white p-4 shadow-sm sm:p-6">
+                <details class="mt-6 rounded-2xl border border-slate-200 bg-white p-4 shadow-sm sm:p-6">
                     <summary class="cursor-pointer rounded font-semibold focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600">"Have the transcript? Paste it instead"</summary>
                     <div class="mt-3 space-y-3">{paste_form}</div>
                 </details>
