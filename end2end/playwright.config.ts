@@ -15,6 +15,12 @@ export const fakeYouTubeURL = 'http://127.0.0.1:3103';
 // A stand-in for Dodo Payments: API, hosted checkout and customer portal.
 // It signs webhooks to the main server with this (test-only) secret.
 export const fakeDodoURL = 'http://127.0.0.1:3104';
+// A third server summarizes with an OpenAI-compatible model that answers in
+// markdown only (it ignores response_format), through a local fake.
+export const modelAppURL = 'http://127.0.0.1:3106';
+export const fakeOpenAIURL = 'http://127.0.0.1:3105';
+// Short, so a journey can wait out a failed attempt's cool-down.
+export const modelFailureCooldownSeconds = 3;
 const dodoWebhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const dodoApiKey = 'dodo_e2e_key';
 // Small enough for a journey to run out.
@@ -115,6 +121,35 @@ export default defineConfig({
         TLDW_DATA_DIR: `${dataDir}-clerk`,
         CLERK_ISSUER: fakeClerkURL,
         CLERK_AUTHORIZED_PARTIES: clerkAppURL,
+      } as Record<string, string>,
+    },
+    {
+      command: 'node fake-openai.mjs',
+      url: `${fakeOpenAIURL}/healthz`,
+      timeout: 30_000,
+      reuseExistingServer: false,
+      // Slow enough deltas to see the text stream in.
+      env: { FAKE_OPENAI_PORT: '3105', FAKE_OPENAI_API_KEY: 'sk-e2e', FAKE_OPENAI_DELAY_MS: '120' },
+    },
+    {
+      command: server,
+      cwd: '..',
+      url: `${modelAppURL}/readyz`,
+      timeout: 120_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+      env: {
+        ...process.env,
+        PORT: '3106',
+        HOST: '127.0.0.1',
+        TLDW_DATA_DIR: `${dataDir}-model`,
+        TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
+        OPENAI_API_KEY: 'sk-e2e',
+        OPENAI_BASE_URL: `${fakeOpenAIURL}/v1`,
+        // One attempt per call, so a failure shows at once.
+        OPENAI_MAX_RETRIES: '0',
+        TLDW_FAILURE_COOLDOWN_SECONDS: String(modelFailureCooldownSeconds),
       } as Record<string, string>,
     },
   ],
