@@ -1,0 +1,19 @@
+-- The SQL floor of the cache hit after issue 15: one transaction in three
+-- round trips. The app sends BEGIN and the tenant settings together as one
+-- simple query; pgbench cannot prepare two statements as one, so here they
+-- share one round trip through a pipeline instead. Then the one prepared
+-- statement, then COMMIT.
+--
+-- scripts/bench runs this with `pgbench -M prepared` as tldw_app, once per
+-- bench org: @ORG@ (the org's uuid), @USER@ (its member's users.id),
+-- @ACCOUNT@, @CLERK_USER@, @ROLE@, @LIMITS@ (the plans' JSON limits, e.g.
+-- {"free":1000000,"pro":1000000,"team":1000000}) and @LEASE@ (seconds) are
+-- replaced by literals; :v is a random bench video (bv000000001…), sent as
+-- a parameter. Keep it equal to what the app sends.
+\set v random(1, @VIDEOS@)
+\startpipeline
+BEGIN;
+select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '@USER@', true);
+\endpipeline
+select * from serve_ready_summary('@ORG@'::uuid, '@USER@'::uuid, 'bv' || lpad(:v::text, 9, '0'), '@LIMITS@'::jsonb);
+COMMIT;
