@@ -10,7 +10,11 @@
 -- @LIMITS@ (the plans' JSON limits) and @LEASE@ (seconds) are replaced by
 -- literals; :v is a random bench video, bv000000001…
 -- Not reproduced: sqlx's ping (a Sync round trip) on every pool acquire.
-\set v random(1, @VIDEOS@)
+-- Each client draws from its own residue class of videos (v ≡ client_id + 1
+-- mod :clients), so two clients never hold the same (org, video) at once:
+-- the app answers such a collision by joining the first request, but here
+-- the one-open-reservation index would abort the client.
+\set v 1 + :client_id + :clients * random(0, (@VIDEOS@ - 1 - :client_id) / :clients)
 
 -- 1. Authenticate: ensure_account (shared transaction).
 BEGIN;

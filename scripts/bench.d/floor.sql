@@ -10,7 +10,11 @@
 -- {"free":1000000,"pro":1000000,"team":1000000}) and @LEASE@ (seconds) are
 -- replaced by literals; :v is a random bench video (bv000000001…), sent as
 -- a parameter. Keep it equal to what the app sends.
-\set v random(1, @VIDEOS@)
+-- Each client draws from its own residue class of videos (v ≡ client_id + 1
+-- mod :clients), so two clients never hold the same (org, video) at once:
+-- the app answers such a collision by joining the first request, but here
+-- the one-open-reservation index would abort the client.
+\set v 1 + :client_id + :clients * random(0, (@VIDEOS@ - 1 - :client_id) / :clients)
 \startpipeline
 BEGIN;
 select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '@USER@', true);
