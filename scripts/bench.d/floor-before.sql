@@ -5,9 +5,11 @@
 -- (settle_abandoned, already_requested, request, settle), video_cache.rs
 -- (peek, claim) and quota.rs (reserve, succeed).
 --
--- scripts/bench runs this with `pgbench -M prepared` as tldw_app, once per
--- bench org: @ORG@, @USER@ (users.id), @ACCOUNT@, @CLERK_USER@, @ROLE@,
--- @LIMITS@ (the plans' JSON limits) and @LEASE@ (seconds) are replaced by
+-- scripts/bench runs this with `pgbench -M prepared` as tldw_app. Each run
+-- of the script picks one of 100 bench orgs; @ORG@, @USER@ (users.id) and
+-- @ACCOUNT@ become uuid-valued SQL expressions over pgbench variables,
+-- @CLERK_USER@ and @ROLE@ text ones (see make_floor_script in scripts/bench);
+-- @LIMITS@ (the plans' JSON limits), @LEASE@ (seconds) and @VIDEOS@ are
 -- literals; :v is a random bench video, bv000000001…
 -- Not reproduced: sqlx's ping (a Sync round trip) on every pool acquire.
 -- Each client draws from its own residue class of videos (v ≡ client_id + 1
@@ -18,29 +20,29 @@
 
 -- 1. Authenticate: ensure_account (shared transaction).
 BEGIN;
-select id from accounts where clerk_user_id = '@CLERK_USER@';
+select id from accounts where clerk_user_id = @CLERK_USER@;
 COMMIT;
 
 -- 2. ensure_membership (tenant transaction for the token's org).
 BEGIN;
-select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '', true);
-select exists (select from orgs where id = '@ORG@');
-insert into users (org_id, id, account_id, role) values ('@ORG@', gen_random_uuid(), '@ACCOUNT@', '@ROLE@')
+select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', '', true);
+select exists (select from orgs where id = @ORG@);
+insert into users (org_id, id, account_id, role) values (@ORG@, gen_random_uuid(), @ACCOUNT@, @ROLE@)
     on conflict (org_id, account_id) do update set role = excluded.role
     where users.role is distinct from excluded.role;
 COMMIT;
 
 -- 3. member_of: the account's orgs (shared transaction).
 BEGIN;
-select org_id, user_id, slug, name, role, personal from account_orgs('@ACCOUNT@');
+select org_id, user_id, slug, name, role, personal from account_orgs(@ACCOUNT@);
 COMMIT;
 
 -- 4. settle_abandoned.
 BEGIN;
-select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '@USER@', true);
+select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', @USER@::text, true);
 select r.id, r.user_id, r.video_id, v.status, v.title
     from usage_records r left join videos v on v.video_id = r.video_id
-    where r.org_id = '@ORG@' and r.status = 'reserved'
+    where r.org_id = @ORG@ and r.status = 'reserved'
       and r.created_at < now() - make_interval(secs => @LEASE@)
       and (v.video_id is null
            or v.status <> 'pending'
@@ -49,9 +51,9 @@ COMMIT;
 
 -- 5. already_requested.
 BEGIN;
-select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '@USER@', true);
-select exists (select from user_summaries where org_id = '@ORG@' and video_id = 'bv' || lpad(:v::text, 9, '0'))
-    or exists (select from usage_records where org_id = '@ORG@' and video_id = 'bv' || lpad(:v::text, 9, '0') and status = 'reserved');
+select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', @USER@::text, true);
+select exists (select from user_summaries where org_id = @ORG@ and video_id = 'bv' || lpad(:v::text, 9, '0'))
+    or exists (select from usage_records where org_id = @ORG@ and video_id = 'bv' || lpad(:v::text, 9, '0') and status = 'reserved');
 COMMIT;
 
 -- 6. video_cache::peek (shared transaction).
@@ -67,20 +69,20 @@ COMMIT;
 
 -- 7. quota::reserve.
 BEGIN;
-select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '@USER@', true);
+select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', @USER@::text, true);
 with entitlement as (
      select e.period_start, e.period_end, coalesce(('@LIMITS@'::jsonb ->> e.plan)::int, 0) as max_used
-     from org_entitlement('@ORG@') e
+     from org_entitlement(@ORG@) e
  ),
  counter as (
      insert into usage_counters as c (org_id, period_start, period_end, used)
-     select '@ORG@', period_start, period_end, 1 from entitlement where max_used > 0
+     select @ORG@, period_start, period_end, 1 from entitlement where max_used > 0
      on conflict (org_id, period_start) do update set used = c.used + 1
          where c.used < (select max_used from entitlement)
      returning c.period_start
  )
  insert into usage_records (org_id, id, user_id, video_id, period_start)
- select '@ORG@', gen_random_uuid(), '@USER@', 'bv' || lpad(:v::text, 9, '0'), period_start from counter
+ select @ORG@, gen_random_uuid(), @USER@, 'bv' || lpad(:v::text, 9, '0'), period_start from counter
  returning id as reservation \gset
 COMMIT;
 
@@ -110,10 +112,10 @@ COMMIT;
 
 -- 9. settle_success: record the history row, spend the unit.
 BEGIN;
-select set_config('app.org_id', '@ORG@', true), set_config('app.user_id', '@USER@', true);
+select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', @USER@::text, true);
 insert into user_summaries (org_id, id, user_id, video_id, title, from_cache)
-    values ('@ORG@', gen_random_uuid(), '@USER@', 'bv' || lpad(:v::text, 9, '0'), 'Bench video', true)
+    values (@ORG@, gen_random_uuid(), @USER@, 'bv' || lpad(:v::text, 9, '0'), 'Bench video', true)
     on conflict (org_id, video_id) do nothing;
 update usage_records set status = 'succeeded', settled_at = now()
-    where org_id = '@ORG@' and id = :reservation and status = 'reserved';
+    where org_id = @ORG@ and id = :reservation and status = 'reserved';
 COMMIT;
