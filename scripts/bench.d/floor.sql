@@ -9,7 +9,8 @@
 -- @USER@ (its member's users.id) become uuid-valued SQL expressions over
 -- pgbench variables (pgbench variables are numbers; see make_floor_script
 -- in scripts/bench). @LIMITS@ is the plans' JSON limits, e.g.
--- {"free":1000000,"pro":1000000,"team":1000000}; :v is a random bench
+-- {"free":1000000,"pro":1000000,"team":1000000}; @PER_MINUTE@ the member
+-- throttle the app runs with (on, but never reached); :v is a random bench
 -- video (bv000000001…), sent as a parameter. Keep this equal to what the
 -- app sends.
 -- Each client draws from its own residue class of videos (v ≡ client_id + 1
@@ -21,5 +22,5 @@
 BEGIN;
 select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', @USER@::text, true);
 \endpipeline
-select * from serve_ready_summary(@ORG@, @USER@, 'bv' || lpad(:v::text, 9, '0'), '@LIMITS@'::jsonb);
+select * from serve_ready_summary(@ORG@, @USER@, 'bv' || lpad(:v::text, 9, '0'), '@LIMITS@'::jsonb, @PER_MINUTE@);
 COMMIT;
