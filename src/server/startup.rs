@@ -293,7 +293,7 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route(
             "/api/v1/orgs/{slug}/summaries",
-            axum::routing::post(api::request_summary),
+            axum::routing::post(api::request_summary).get(api::list_summaries),
         )
         .route(
             "/api/v1/orgs/{slug}/summaries/{video_id}",

@@ -1623,3 +1623,87 @@ async fn the_per_member_throttle_is_exact_across_two_instances() {
     assert_eq!(counts(&db, people[0].org).await, (5, 5, 5));
     assert_eq!(rest(&apps[1], &people[1], &videos[7]).await.status, 200);
 }
+
+#[tokio::test]
+async fn the_history_lists_newest_first_in_keyset_pages_with_a_title_filter() {
+    let tube = Tube::start().await;
+    let db = TestDb::new().await;
+    let apps = instances(
+        &db,
+        &vars(&tube, None, &[("TLDW_FREE_MONTHLY_SUMMARIES", "100")]),
+        1,
+    )
+    .await;
+    let people = members(&apps[0], "list", 2, 0).await;
+    let (who, other) = (&people[0], &people[1]);
+    let videos: Vec<String> = (0..25).map(|n| video("list", n)).collect();
+    seed_ready(&db, &videos).await;
+    for video in &videos {
+        assert_eq!(rest(&apps[0], who, video).await.status, 200);
+    }
+    let list = |who: &Member, query: &str| {
+        let app = apps[0].clone();
+        let (cookie, url) = (
+            who.cookie.clone(),
+            format!("/api/v1/orgs/{}/summaries{query}", who.slug),
+        );
+        async move {
+            let response = app
+                .client
+                .get(app.url(&url))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            Reply::read(response).await
+        }
+    };
+
+    // Three pages of 10, 10 and 5, newest first, each video once.
+    let mut seen = Vec::new();
+    let mut query = "?limit=10".to_owned();
+    for expected in [10, 10, 5] {
+        let page = list(who, &query).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let body: Value = page.json();
+        let items = body["items"].as_array().unwrap();
+        assert_eq!(items.len(), expected, "{body}");
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["video_id"].as_str().unwrap().to_owned()),
+        );
+        match body["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=10&cursor={cursor}"),
+            None => assert_eq!(expected, 5, "the last page has no cursor"),
+        }
+    }
+    let expected: Vec<String> = videos.iter().rev().cloned().collect();
+    assert_eq!(seen, expected, "newest first, no repeats, none missing");
+
+    // A title filter (a plain substring).
+    let filtered: Value = list(who, &format!("?q=Seeded%20{}", videos[7]))
+        .await
+        .json();
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1, "{filtered}");
+    assert_eq!(filtered["items"][0]["video_id"], videos[7].as_str());
+
+    // Bad input is a 422 naming the field; another org sees only its own.
+    for (query, field) in [
+        ("?cursor=nonsense", "cursor"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=ten", "limit"),
+    ] {
+        let refused = list(who, query).await;
+        assert_eq!(refused.status, 422, "{query}: {}", refused.body);
+        assert_eq!(
+            refused.json::<Value>()["fields"][0]["field"],
+            field,
+            "{query}"
+        );
+    }
+    let empty: Value = list(other, "").await.json();
+    assert_eq!(empty["items"], json!([]));
+    assert_eq!(empty["next_cursor"], Value::Null);
+}

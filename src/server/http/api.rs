@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -28,6 +28,18 @@ const POLL_AFTER_SECONDS: u32 = 2;
 pub struct SummaryRequest {
     pub url: String,
 }
+
+/// `?cursor=&limit=&q=`, all optional; parsed by the service, so a bad
+/// value is a 422 naming the field rather than the framework's plain text.
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<String>,
+    pub q: Option<String>,
+}
+
+/// Items per page when the caller does not say.
+const DEFAULT_PAGE_SIZE: u32 = 20;
 
 async fn member(
     state: &AppState,
@@ -77,6 +89,28 @@ pub async fn get_summary(
         SummaryStatus::Failed { message } => Err(AppError::Conflict(message)),
         SummaryStatus::NotRequested => Err(AppError::NotFound("summary".into())),
     }
+}
+
+/// `GET /api/v1/orgs/{slug}/summaries?cursor=&limit=&q=`: the org's
+/// history, newest first, `{items, next_cursor}` (keyset pagination).
+pub async fn list_summaries(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Response, AppError> {
+    let member = member(&state, &headers, &slug).await?;
+    let limit = match query.limit.as_deref().map(str::trim) {
+        None | Some("") => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| AppError::field("limit", "The page size must be a whole number."))?,
+    };
+    let page = state
+        .summaries
+        .history(&member, query.q.as_deref(), query.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(json!({ "items": page.items, "next_cursor": page.next_cursor })).into_response())
 }
 
 fn ready(summary: &ReadySummary) -> Response {

@@ -870,6 +870,16 @@ struct HistoryRow {
     from_cache: bool,
 }
 
+/// One page of an org's history, newest first.
+pub struct HistoryPage {
+    pub items: Vec<HistoryItem>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The most a page of history may hold.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
 impl SummaryEngine {
     /// The dashboard: the O(1) quota counter, a page of history (keyset
     /// pagination on (created_at, id), optional title filter) and spend.
@@ -880,33 +890,11 @@ impl SummaryEngine {
         cursor: Option<&str>,
     ) -> Result<Dashboard, AppError> {
         member.require(Permission::ViewHistory)?;
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
+        let mut tx = self.db.tenant(member.scope()).await?;
         let status = quota::status(&mut tx, &self.plans).await?;
+        // The page's own links made the cursor; a mangled one starts over.
         let cursor = cursor.and_then(parse_cursor);
-        let pattern = filter.map(str::trim).filter(|f| !f.is_empty()).map(|f| {
-            format!(
-                "%{}%",
-                f.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
-        let rows: Vec<HistoryRow> = sqlx::query_as(
-            "select video_id, title, created_at, id, from_cache from user_summaries
-             where org_id = $1
-               and ($2::text is null or title ilike $2)
-               and ($3::timestamptz is null or (created_at, id) < ($3, $4))
-             order by created_at desc, id desc
-             limit $5",
-        )
-        .bind(member.org.id.as_uuid())
-        .bind(pattern)
-        .bind(cursor.map(|c| c.0))
-        .bind(cursor.map(|c| c.1))
-        .bind(PAGE_SIZE + 1)
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db_error)?;
+        let page = history_page(&mut tx, filter, cursor, PAGE_SIZE as u32).await?;
         let (spend, saved): (Option<i64>, Option<i64>) = sqlx::query_as(
             "select sum(v.cost_micros) filter (where not s.from_cache)::bigint,
                     sum(v.cost_micros) filter (where s.from_cache)::bigint
@@ -915,35 +903,102 @@ impl SummaryEngine {
         )
         .bind(member.org.id.as_uuid())
         .fetch_one(tx.conn())
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-
-        let more = rows.len() as i64 > PAGE_SIZE;
-        let rows: Vec<_> = rows.into_iter().take(PAGE_SIZE as usize).collect();
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|row| format!("{}_{}", row.created_at.timestamp_micros(), row.id))
-            })
-            .flatten();
+        .await?;
+        tx.commit().await?;
         Ok(Dashboard {
             quota: status.view(),
-            items: rows
-                .into_iter()
-                .map(|row| HistoryItem {
-                    video_id: row.video_id,
-                    title: row.title,
-                    requested_on: row.created_at.format("%Y-%m-%d").to_string(),
-                    from_cache: row.from_cache,
-                })
-                .collect(),
-            next_cursor,
+            items: page.items,
+            next_cursor: page.next_cursor,
             spend_micros: spend.unwrap_or(0),
             saved_micros: saved.unwrap_or(0),
             built_in_summarizer: self.summarizer.built_in(),
         })
     }
+
+    /// A page of the org's history for programs: `limit` items (1 to
+    /// [`MAX_PAGE_SIZE`]) after `cursor`, optionally filtered by title. A
+    /// cursor we did not hand out is a 422, not a silent first page.
+    pub async fn history(
+        &self,
+        member: &CurrentMember,
+        filter: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<HistoryPage, AppError> {
+        member.require(Permission::ViewHistory)?;
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(AppError::field(
+                "limit",
+                format!("The page size must be between 1 and {MAX_PAGE_SIZE}."),
+            ));
+        }
+        let cursor = match cursor {
+            None => None,
+            Some(raw) => Some(parse_cursor(raw).ok_or_else(|| {
+                AppError::field(
+                    "cursor",
+                    "That cursor is not one we handed out; start again without it.",
+                )
+            })?),
+        };
+        let mut tx = self.db.tenant(member.scope()).await?;
+        let page = history_page(&mut tx, filter, cursor, limit).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+}
+
+/// Keyset pagination on (created_at, id), newest first, with an optional
+/// title filter (a plain substring: `%` and `_` match themselves).
+async fn history_page(
+    tx: &mut crate::server::db::TenantTx,
+    filter: Option<&str>,
+    cursor: Option<(chrono::DateTime<Utc>, uuid::Uuid)>,
+    limit: u32,
+) -> Result<HistoryPage, AppError> {
+    let pattern = filter.map(str::trim).filter(|f| !f.is_empty()).map(|f| {
+        format!(
+            "%{}%",
+            f.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let rows: Vec<HistoryRow> = sqlx::query_as(
+        "select video_id, title, created_at, id, from_cache from user_summaries
+         where org_id = $1
+           and ($2::text is null or title ilike $2)
+           and ($3::timestamptz is null or (created_at, id) < ($3, $4))
+         order by created_at desc, id desc
+         limit $5",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(pattern)
+    .bind(cursor.map(|c| c.0))
+    .bind(cursor.map(|c| c.1))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(tx.conn())
+    .await?;
+    let more = rows.len() > limit as usize;
+    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = more
+        .then(|| {
+            rows.last()
+                .map(|row| format!("{}_{}", row.created_at.timestamp_micros(), row.id))
+        })
+        .flatten();
+    Ok(HistoryPage {
+        items: rows
+            .into_iter()
+            .map(|row| HistoryItem {
+                video_id: row.video_id,
+                title: row.title,
+                requested_on: row.created_at.format("%Y-%m-%d").to_string(),
+                from_cache: row.from_cache,
+            })
+            .collect(),
+        next_cursor,
+    })
 }
 
 fn parse_cursor(cursor: &str) -> Option<(chrono::DateTime<Utc>, uuid::Uuid)> {
