@@ -38,7 +38,10 @@ fn member(org: tldw::domain::OrgId, user: tldw::domain::UserId) -> CurrentMember
         account: CurrentAccount {
             id: tldw::domain::AccountId::random(),
             email: None,
-            session: SessionHandle::Clerk { org: None },
+            session: SessionHandle::Clerk {
+                org: None,
+                member: None,
+            },
         },
         org: OrgSummary {
             id: org,

@@ -2,19 +2,21 @@
 //! process, so a signed-in request does not pay a database round trip (or
 //! three, for a Clerk token) before its real work.
 //!
-//! What is cached, for [`TTL`] at most and [`CAPACITY`] entries per map:
-//! - a built-in session token's hash → its account and active org;
-//! - a verified Clerk token's (user, org, role) → the account and org rows
-//!   it was linked to (the role is part of the key, so a token carrying a
-//!   new role misses and re-links);
-//! - an account → the orgs it belongs to, with its role in each.
+//! What is cached, at most [`CAPACITY`] entries per map:
+//! - for [`TTL`]: a built-in session token's hash → its account and active
+//!   org; an account → the orgs it belongs to, with its role in each;
+//! - for [`CLERK_TTL`]: a verified Clerk token's (user, org, role) → the
+//!   account it was linked to and its membership of the token's org. The
+//!   token itself is Clerk's word on that membership and role (a token
+//!   without the org, or with another role, is another key and is linked
+//!   afresh at once), so this only spares re-provisioning rows that exist.
 //!
 //! Changes made by this process (sign-out, role change, removal, rename,
 //! new or deleted orgs) forget the affected entries at once. Changes made by
 //! another process reach this one when the entry expires: a removed member
-//! or a revoked session keeps access for at most [`TTL`]. A slug that is not
-//! in the cached list is looked up again before answering 404, so a new
-//! membership is never hidden.
+//! or a revoked session of built-in accounts keeps access for at most
+//! [`TTL`]. A slug that is not in the cached list is looked up again before
+//! answering 404, so a new membership is never hidden.
 
 use moka::sync::Cache;
 use std::{sync::Arc, time::Duration};
@@ -24,6 +26,8 @@ use crate::domain::{AccountId, OrgSummary};
 
 /// How long another process's change can go unseen here.
 pub const TTL: Duration = Duration::from_secs(5);
+/// How long a Clerk token's link to our rows is remembered.
+pub const CLERK_TTL: Duration = Duration::from_secs(60);
 /// Entries per map; the least recently used go first.
 pub const CAPACITY: u64 = 20_000;
 
@@ -45,20 +49,20 @@ impl Default for IdentityCache {
 
 impl IdentityCache {
     pub fn new() -> IdentityCache {
-        fn map<K, V>() -> Cache<K, V>
+        fn map<K, V>(ttl: Duration) -> Cache<K, V>
         where
             K: std::hash::Hash + Eq + Send + Sync + 'static,
             V: Clone + Send + Sync + 'static,
         {
             Cache::builder()
                 .max_capacity(CAPACITY)
-                .time_to_live(TTL)
+                .time_to_live(ttl)
                 .build()
         }
         IdentityCache {
-            sessions: map(),
-            clerk: map(),
-            memberships: map(),
+            sessions: map(TTL),
+            clerk: map(CLERK_TTL),
+            memberships: map(TTL),
         }
     }
 
@@ -81,12 +85,19 @@ impl IdentityCache {
         self.sessions.invalidate_all();
     }
 
+    /// The account a Clerk token links to (its session handle carries the
+    /// membership of the token's org).
     pub fn clerk_account(&self, key: &ClerkKey) -> Option<CurrentAccount> {
         self.clerk.get(key)
     }
 
     pub fn remember_clerk_account(&self, key: ClerkKey, account: &CurrentAccount) {
         self.clerk.insert(key, account.clone());
+    }
+
+    /// This account's list is stale (it joined an org or its role changed).
+    pub fn forget_account(&self, account: AccountId) {
+        self.memberships.invalidate(&account);
     }
 
     pub fn memberships(&self, account: AccountId) -> Option<Arc<Vec<OrgSummary>>> {

@@ -11,7 +11,7 @@ use super::{
     identity::{CurrentAccount, SessionHandle},
 };
 use crate::{
-    domain::{AccountId, OrgId, OrgName, OrgRole},
+    domain::{AccountId, OrgId, OrgName, OrgRole, OrgSummary},
     error::AppError,
     server::{
         db::{Db, TenantScope},
@@ -45,27 +45,30 @@ fn role_for(clerk_role: Option<&str>) -> OrgRole {
 /// The account for a verified Clerk session, creating the account, its
 /// personal org and its membership of the token's org as needed.
 #[tracing::instrument(skip_all, fields(clerk_user = %clerk.user_id))]
+/// Its session handle carries the membership of the token's org, as the
+/// token states it (Clerk is the source of truth for Clerk orgs).
 pub async fn account_for(db: &Db, clerk: &ClerkSession) -> Result<CurrentAccount, AppError> {
     let account = ensure_account(db, &clerk.user_id).await?;
-    let org = match &clerk.org {
-        Some(clerk_org) => {
-            let org = org_id_for(&clerk_org.id);
+    let member = match &clerk.org {
+        Some(clerk_org) => Some(
             ensure_membership(
                 db,
-                org,
+                org_id_for(&clerk_org.id),
                 account,
                 clerk_org.slug.as_deref(),
                 role_for(clerk_org.role.as_deref()),
             )
-            .await?;
-            Some(org)
-        }
+            .await?,
+        ),
         None => None,
     };
     Ok(CurrentAccount {
         id: account,
         email: None,
-        session: SessionHandle::Clerk { org },
+        session: SessionHandle::Clerk {
+            org: member.as_ref().map(|m| m.id),
+            member,
+        },
     })
 }
 
@@ -119,7 +122,7 @@ async fn ensure_membership(
     account: AccountId,
     slug: Option<&str>,
     role: OrgRole,
-) -> Result<(), AppError> {
+) -> Result<OrgSummary, AppError> {
     let mut tx = db.tenant(TenantScope::org(org)).await.map_err(db_error)?;
     let exists: bool = sqlx::query_scalar("select exists (select from orgs where id = $1)")
         .bind(org.as_uuid())
@@ -131,7 +134,7 @@ async fn ensure_membership(
             .unwrap_or_else(|_| OrgName::parse("Organization").expect("valid"));
         orgs::insert_org(tx.conn(), org, &name, false, None).await?;
     }
-    sqlx::query(
+    let changed = sqlx::query(
         "insert into users (org_id, id, account_id, role) values ($1, $2, $3, $4)
          on conflict (org_id, account_id) do update set role = excluded.role
          where users.role is distinct from excluded.role",
@@ -142,8 +145,29 @@ async fn ensure_membership(
     .bind(role.as_str())
     .execute(tx.conn())
     .await
+    .map_err(db_error)?
+    .rows_affected()
+        == 1;
+    let (user_id, slug, name): (Uuid, String, String) = sqlx::query_as(
+        "select u.id, o.slug, o.name from users u join orgs o on o.id = u.org_id
+         where u.org_id = $1 and u.account_id = $2",
+    )
+    .bind(org.as_uuid())
+    .bind(account.as_uuid())
+    .fetch_one(tx.conn())
+    .await
     .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
-    db.identity().forget_memberships();
-    Ok(())
+    if changed {
+        // A new membership or a new role: this account's cached list is stale.
+        db.identity().forget_account(account);
+    }
+    Ok(OrgSummary {
+        id: org,
+        user_id: crate::domain::UserId::from_uuid(user_id),
+        slug,
+        name,
+        role,
+        personal: false,
+    })
 }

@@ -30,8 +30,12 @@ pub enum SessionHandle {
         token_hash: Vec<u8>,
         active_org: Option<OrgId>,
     },
-    /// Clerk picks the active org; ours mirrors the token's.
-    Clerk { org: Option<OrgId> },
+    /// Clerk picks the active org; ours mirrors the token's. `member` is the
+    /// membership of that org as the token states it.
+    Clerk {
+        org: Option<OrgId>,
+        member: Option<OrgSummary>,
+    },
 }
 
 /// An account acting in one of its orgs.
@@ -178,10 +182,19 @@ pub async fn member_of(
     account: &CurrentAccount,
     slug: &str,
 ) -> Result<CurrentMember, AppError> {
-    let cached = db
-        .identity()
-        .memberships(account.id)
-        .and_then(|orgs| orgs.iter().find(|org| org.slug == slug).cloned());
+    // A Clerk token speaks for its own org; otherwise the cached list.
+    let token_org = match &account.session {
+        SessionHandle::Clerk {
+            member: Some(member),
+            ..
+        } if member.slug == slug => Some(member.clone()),
+        _ => None,
+    };
+    let cached = token_org.or_else(|| {
+        db.identity()
+            .memberships(account.id)
+            .and_then(|orgs| orgs.iter().find(|org| org.slug == slug).cloned())
+    });
     let org = match cached {
         Some(org) => Some(org),
         None => memberships(db, account.id)
@@ -201,7 +214,7 @@ pub async fn member_of(
 pub fn active_org(account: &CurrentAccount, orgs: &[OrgSummary]) -> Option<OrgSummary> {
     let preferred = match &account.session {
         SessionHandle::Builtin { active_org, .. } => *active_org,
-        SessionHandle::Clerk { org } => *org,
+        SessionHandle::Clerk { org, .. } => *org,
     };
     preferred
         .and_then(|id| orgs.iter().find(|o| o.id == id))
