@@ -5,9 +5,9 @@
 //! key (`CLERK_JWT_KEY`), in which case no request ever leaves the process.
 //!
 //! A browser sends the same token with every request of its 60-second life,
-//! so a token that verified is remembered (by its SHA-256, for a few
-//! seconds): the RSA check is not repeated, and `exp` is still checked on
-//! every use.
+//! so a token that verified is remembered (by its SHA-256, for up to a
+//! minute): the RSA check is not repeated, while `exp` and the presence of
+//! its signing key are still checked on every use.
 
 use std::{
     collections::HashMap,
@@ -143,9 +143,11 @@ impl ClerkVerifier {
                 authorized_parties,
                 validation: validation(),
                 keys,
+                // Kept as long as a link (a session token lives 60 s): every
+                // use re-checks `exp` and the signing key anyway.
                 verified: moka::sync::Cache::builder()
                     .max_capacity(super::cache::CAPACITY)
-                    .time_to_live(super::cache::TTL)
+                    .time_to_live(super::cache::CLERK_TTL)
                     .build(),
             }),
         })
