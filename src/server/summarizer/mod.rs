@@ -69,6 +69,23 @@ pub struct Summary {
     pub built_in: bool,
 }
 
+impl Summary {
+    /// What is stored and shown: the text, without the accounting.
+    pub fn body(&self) -> crate::domain::SummaryBody {
+        crate::domain::SummaryBody {
+            tldr: self.tldr.clone(),
+            key_points: self
+                .key_points
+                .iter()
+                .map(|p| crate::domain::KeyPoint {
+                    text: p.text.clone(),
+                    at_seconds: p.at_seconds,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What a summarizer reports while it works.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {

@@ -38,7 +38,7 @@ use super::{
 };
 use crate::{
     domain::{
-        Dashboard, HistoryItem, KeyPoint, Permission, PlanCatalog, SummaryBody, SummaryLanguage,
+        Dashboard, HistoryItem, Permission, PlanCatalog, SummaryBody, SummaryLanguage,
         SummaryStatus, SummaryView, UserId, VideoId, transcript_file::parse_transcript,
     },
     error::AppError,
@@ -265,17 +265,7 @@ impl SummaryEngine {
                 ));
             }
         };
-        let body = SummaryBody {
-            tldr: summary.tldr.clone(),
-            key_points: summary
-                .key_points
-                .iter()
-                .map(|p| KeyPoint {
-                    text: p.text.clone(),
-                    at_seconds: p.at_seconds,
-                })
-                .collect(),
-        };
+        let body = summary.body();
         let cost = cost_micros(
             &self.settings.prices,
             &summary.model,
@@ -694,17 +684,7 @@ impl SummaryEngine {
                 None => transcript.language.clone(),
                 Some(chosen) => chosen.code().to_owned(),
             }),
-            body: SummaryBody {
-                tldr: summary.tldr.clone(),
-                key_points: summary
-                    .key_points
-                    .iter()
-                    .map(|p| KeyPoint {
-                        text: p.text.clone(),
-                        at_seconds: p.at_seconds,
-                    })
-                    .collect(),
-            },
+            body: summary.body(),
             cost_micros: cost_micros(
                 &self.settings.prices,
                 &summary.model,
