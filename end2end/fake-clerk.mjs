@@ -22,7 +22,7 @@ function mint({ sub, org, slug, role }) {
   return `${input}.${sign('RSA-SHA256', Buffer.from(input), privateKey).toString('base64url')}`;
 }
 
-createServer((req, res) => {
+const server = createServer((req, res) => {
   const url = new URL(req.url, issuer);
   if (url.pathname === '/.well-known/jwks.json') {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -39,3 +39,12 @@ createServer((req, res) => {
     res.end();
   }
 }).listen(port, '127.0.0.1', () => console.log(`fake Clerk at ${issuer}`));
+
+
+// Node closes idle keep-alive sockets after 5 s; a test's next request
+
+// can race that close and die with ECONNRESET. Keep them open instead.
+
+server.keepAliveTimeout = 120_000;
+
+server.headersTimeout = 121_000;

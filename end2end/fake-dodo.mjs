@@ -390,11 +390,15 @@ async function handle(req, res) {
 
 // Serve only when run directly, so a check can import sign().
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
       console.error(err);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ code: 'INTERNAL_SERVER_ERROR', message: String(err) }));
     });
   }).listen(port, '127.0.0.1', () => console.log(`fake Dodo Payments at ${origin}`));
+  // Node closes idle keep-alive sockets after 5 s; a test's next request
+  // can race that close and die with ECONNRESET. Keep them open instead.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
 }

@@ -157,7 +157,7 @@ async function completions(req, res) {
   res.end('data: [DONE]\n\n');
 }
 
-createServer(async (req, res) => {
+const server = createServer(async (req, res) => {
   const url = new URL(req.url, `http://127.0.0.1:${port}`);
   try {
     if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true });
@@ -174,3 +174,12 @@ createServer(async (req, res) => {
     else res.end();
   }
 }).listen(port, '127.0.0.1', () => console.log(`fake OpenAI (markdown only) at http://127.0.0.1:${port}/v1`));
+
+
+// Node closes idle keep-alive sockets after 5 s; a test's next request
+
+// can race that close and die with ECONNRESET. Keep them open instead.
+
+server.keepAliveTimeout = 120_000;
+
+server.headersTimeout = 121_000;

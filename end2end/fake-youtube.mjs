@@ -10,7 +10,7 @@ const port = Number(process.env.FAKE_YOUTUBE_PORT ?? 3103);
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'fixtures', 'youtube');
 const fixture = (name) => readFileSync(join(fixtures, name), 'utf8');
 
-createServer((req, res) => {
+const server = createServer((req, res) => {
   const url = new URL(req.url, `http://127.0.0.1:${port}`);
   const send = (status, type, body) => {
     res.writeHead(status, { 'content-type': type });
@@ -34,3 +34,12 @@ createServer((req, res) => {
   if (url.pathname === '/healthz') return send(200, 'text/plain', 'ok');
   send(404, 'text/plain', 'not found');
 }).listen(port, '127.0.0.1', () => console.log(`fake YouTube at http://127.0.0.1:${port}`));
+
+
+// Node closes idle keep-alive sockets after 5 s; a test's next request
+
+// can race that close and die with ECONNRESET. Keep them open instead.
+
+server.keepAliveTimeout = 120_000;
+
+server.headersTimeout = 121_000;
