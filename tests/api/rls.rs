@@ -24,7 +24,7 @@ const SHARED_TABLES: &[(&str, &str)] = &[
     ("sessions", "sign-in sessions belong to accounts, not orgs"),
     (
         "rate_limits",
-        "attempt counters keyed by client address or email",
+        "attempt counters keyed by client address, email or member id (the summary throttle); no org_id",
     ),
     (
         "webhook_events",
@@ -658,4 +658,55 @@ async fn a_cancelled_request_leaves_no_partial_write_and_no_setting() {
         .await
         .unwrap();
     assert_eq!(partial, 0);
+}
+
+/// The one-statement cache hit runs as the caller (SECURITY INVOKER): inside
+/// org A's transaction, naming org B as its org writes nothing anywhere and
+/// reads nothing of B's.
+#[tokio::test]
+async fn the_cache_hit_function_cannot_act_for_another_org() {
+    let test_db = TestDb::new().await;
+    let db = test_db.db(2).await;
+    let a = seed_org(&db, "org-a").await;
+    let b = seed_org(&db, "org-b").await;
+    let mut owner = test_db.owner_conn().await;
+    owner
+        .execute(
+            "insert into videos (video_id, status, title, summary)
+             values ('rlsReady001', 'ready', 'A ready video', '{\"tldr\": \"t\", \"key_points\": []}')",
+        )
+        .await
+        .unwrap();
+
+    let call = "select outcome from serve_ready_summary($1, $2, 'rlsReady001', '{\"free\": 10}'::jsonb, 0)";
+    // As A, for B: the history insert is refused by B's policy.
+    let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
+    let refused = sqlx::query_scalar::<_, String>(call)
+        .bind(b.org.as_uuid())
+        .bind(b.user.as_uuid())
+        .fetch_one(tx.conn())
+        .await;
+    let error = refused.expect_err("org A's transaction acted for org B");
+    assert!(error.to_string().contains("row-level security"), "{error}");
+    drop(tx);
+
+    // Nothing of it landed in B, and the same call for A itself works.
+    let mut tx = db.tenant(TenantScope::org(b.org)).await.unwrap();
+    let b_rows: i64 = sqlx::query_scalar(
+        "select (select count(*) from user_summaries) + (select count(*) from usage_records)
+              + (select count(*) from usage_counters)",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(b_rows, 0);
+    drop(tx);
+    let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
+    let outcome: String = sqlx::query_scalar(call)
+        .bind(a.org.as_uuid())
+        .bind(a.user.as_uuid())
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(outcome, "charged");
 }

@@ -154,6 +154,25 @@ pub async fn status(tx: &mut TenantTx, plans: &PlanCatalog) -> Result<QuotaStatu
     })
 }
 
+/// Notes which language copy the reserved unit is for, so whoever settles
+/// it (the request, or the sweeper after a crash) looks at the right cache
+/// row. The video's own (`None`) is the default.
+pub async fn mark_variant(
+    tx: &mut TenantTx,
+    reservation: Reservation,
+    variant: Option<crate::domain::SummaryLanguage>,
+) -> Result<(), AppError> {
+    if variant.is_some() {
+        sqlx::query("update usage_records set variant = $3 where org_id = $1 and id = $2")
+            .bind(reservation.org_id.as_uuid())
+            .bind(reservation.id)
+            .bind(crate::server::services::video_cache::variant_key(variant))
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
 /// Marks the unit as spent. Returns whether this call settled it.
 pub async fn succeed(tx: &mut TenantTx, reservation: Reservation) -> Result<bool, AppError> {
     let done = sqlx::query(

@@ -185,17 +185,7 @@ impl SummaryEngine {
                 // reservation per org and video): join that request, for free.
                 quota::Reserve::AlreadyOpen => return Ok(Requested::Pending),
             };
-        if wanted.is_some() {
-            // Whoever settles it (this request, or the sweeper after a
-            // crash) must know which language was asked for.
-            sqlx::query("update usage_records set variant = $3 where org_id = $1 and id = $2")
-                .bind(reservation.org_id.as_uuid())
-                .bind(reservation.id)
-                .bind(variant_key(wanted))
-                .execute(tx.conn())
-                .await
-                .map_err(db_error)?;
-        }
+        quota::mark_variant(&mut tx, reservation, wanted).await?;
         tx.commit().await?;
 
         let engine = self.clone();
@@ -715,6 +705,7 @@ impl SummaryEngine {
 }
 
 impl SummaryEngine {
+    /// How long a transient failure is shared before anyone may retry.
     fn cool_down(&self) -> Failure {
         Failure::Transient {
             base: self.settings.failure_cooldown,
