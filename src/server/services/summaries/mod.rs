@@ -342,15 +342,22 @@ impl SummaryEngine {
                 from_cache: false,
             });
         }
-        let history: Option<(bool, String)> = sqlx::query_as(
-            "select from_cache, variant from user_summaries where org_id = $1 and video_id = $2",
+        // History and open reservation in one statement, so one snapshot:
+        // read apart, a settle committing between the two reads made a
+        // video just being recorded look "not requested" (seen in the
+        // billing journey: NotRequested 50 ms after the request).
+        let (from_cache, variant, open): (Option<bool>, Option<String>, bool) = sqlx::query_as(
+            "select s.from_cache, s.variant,
+                    exists (select from usage_records r
+                            where r.org_id = $1 and r.video_id = $2 and r.status = 'reserved')
+             from (select 1) one
+             left join user_summaries s on s.org_id = $1 and s.video_id = $2",
         )
         .bind(member.org.id.as_uuid())
         .bind(video.as_str())
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(db_error)?;
-        let open = has_open_reservation(&mut tx, video).await?;
+        .fetch_one(tx.conn())
+        .await?;
+        let history = from_cache.zip(variant);
         // The org's summary: the variant its history points at, else the
         // row its language choice leads to.
         let state = match &history {
@@ -806,22 +813,6 @@ async fn already_requested(
     sqlx::query_scalar(
         "select exists (select from user_summaries where org_id = $1 and video_id = $2)
              or exists (select from usage_records where org_id = $1 and video_id = $2 and status = 'reserved')",
-    )
-    .bind(tx.org_id().as_uuid())
-    .bind(video.as_str())
-    .fetch_one(tx.conn())
-    .await
-    .map_err(db_error)
-}
-
-/// Someone in the org already asked for it and it is being settled: joining
-/// that request costs nothing extra.
-async fn has_open_reservation(
-    tx: &mut crate::server::db::TenantTx,
-    video: &VideoId,
-) -> Result<bool, AppError> {
-    sqlx::query_scalar(
-        "select exists (select from usage_records where org_id = $1 and video_id = $2 and status = 'reserved')",
     )
     .bind(tx.org_id().as_uuid())
     .bind(video.as_str())
