@@ -12,6 +12,7 @@ use crate::{
     components::layout::{SiteFooter, SiteHeader},
     pages::{
         account::AccountPage,
+        api_docs::ApiDocsPage,
         app_home::AppHome,
         auth::{SignInPage, SignUpPage},
         billing::{BillingPage, CheckoutReturnPage},
@@ -82,6 +83,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/o/:slug/billing/return") view=CheckoutReturnPage ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug/v/:video") view=SummaryPage ssr=SsrMode::Async />
                         <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async />
+                        <Route path=path!("/api/docs") view=ApiDocsPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <SiteFooter />

@@ -15,8 +15,22 @@ pub struct FieldError {
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
+    /// The body is bigger than the route accepts (413).
+    #[error("The request body is too large: send at most {limit_bytes} bytes.")]
+    TooLarge { limit_bytes: usize },
+    /// The body is not JSON, or says it isn't (415).
+    #[error("Send the body as JSON with `Content-Type: application/json`.")]
+    UnsupportedMediaType,
+    /// No route here answers this method (405).
+    #[error("This route does not accept {method} requests.")]
+    MethodNotAllowed { method: String },
     #[error("Please sign in to continue.")]
     Unauthorized,
+    /// An `Authorization: Bearer tldw_…` key we don't know (or no longer).
+    #[error(
+        "This API key is not valid: it was revoked, mistyped, or its creator left the organization. An owner or admin can create a new one on the organization's settings page."
+    )]
+    InvalidApiKey,
     #[error("That email and password don't match an account.")]
     BadCredentials,
     #[error("You don't have permission to do that.")]
@@ -108,7 +122,10 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Unauthorized | AppError::BadCredentials => 401,
+            AppError::TooLarge { .. } => 413,
+            AppError::UnsupportedMediaType => 415,
+            AppError::MethodNotAllowed { .. } => 405,
+            AppError::Unauthorized | AppError::InvalidApiKey | AppError::BadCredentials => 401,
             AppError::Forbidden | AppError::Refused(_) => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
@@ -125,12 +142,15 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
-            AppError::Unauthorized => "unauthorized",
+            AppError::TooLarge { .. } => "too_large",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::Unauthorized | AppError::InvalidApiKey => "unauthorized",
             AppError::BadCredentials => "bad_credentials",
             AppError::Forbidden | AppError::Refused(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
-            AppError::Validation(_) => "validation_failed",
+            AppError::Validation(_) => "invalid",
             AppError::RateLimited { .. } | AppError::Throttled { .. } => "rate_limited",
             AppError::QuotaExceeded { .. } => "quota_exceeded",
             AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => "unavailable",

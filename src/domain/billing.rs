@@ -25,6 +25,7 @@ pub struct BillingOverview {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SubscriptionView {
     /// The plan the subscription is for (may differ from `current` once it
     /// has lapsed).
@@ -49,6 +50,7 @@ pub struct SubscriptionView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PaymentView {
     pub payment_id: String,
     /// "2026-11-30"

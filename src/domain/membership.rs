@@ -27,6 +27,7 @@ pub struct Viewer {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MemberView {
     pub user_id: UserId,
     pub email: Option<String>,
@@ -36,6 +37,7 @@ pub struct MemberView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InvitationView {
     pub id: InvitationId,
     pub email: String,

@@ -1,5 +1,6 @@
 //! Values parsed once at the edge: if one exists, it is valid.
 
+pub mod api_reference;
 pub mod billing;
 pub mod email;
 pub mod ids;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct KeyPoint {
     pub text: String,
     /// Where in the video it is said; the link jumps there.
@@ -11,6 +12,7 @@ pub struct KeyPoint {
 
 /// What the model wrote; stored as JSON in the shared cache.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SummaryBody {
     pub tldr: String,
     pub key_points: Vec<KeyPoint>,
@@ -64,6 +66,7 @@ pub struct QuotaView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HistoryItem {
     pub video_id: String,
     pub title: Option<String>,

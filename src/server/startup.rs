@@ -155,6 +155,7 @@ impl Application {
                 .as_ref()
                 .map(|u| u.origin().ascii_serialization()),
             trusted_proxies: settings.trusted_proxies.clone(),
+            cors_origins: settings.cors_origins.clone(),
         };
         let summaries = SummaryEngine::new(
             db.clone(),
@@ -291,14 +292,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(
-            "/api/v1/orgs/{slug}/summaries",
-            axum::routing::post(api::request_summary).get(api::list_summaries),
-        )
-        .route(
-            "/api/v1/orgs/{slug}/summaries/{video_id}",
-            get(api::get_summary),
-        )
+        .merge(api::router(&state))
         .route(
             "/webhooks/dodo",
             axum::routing::post(webhooks::dodo).layer(axum::extract::DefaultBodyLimit::max(
@@ -324,6 +318,7 @@ fn router(state: AppState) -> Router {
         ))
         .layer(assets::response_layers())
         .layer(layers)
+        .layer(axum::middleware::from_fn(api::json_errors))
         .with_state(state)
 }
 

@@ -1427,7 +1427,11 @@ async fn a_free_org_at_its_limit_can_summarize_again_once_pro_is_active() {
     assert_eq!(refused.status, 429, "{}", refused.body);
     let body: Value = refused.json();
     assert_eq!(
-        (&body["error"], &body["used"], &body["limit"]),
+        (
+            &body["error"]["code"],
+            &body["error"]["used"],
+            &body["error"]["limit"]
+        ),
         (
             &json!("quota_exceeded"),
             &json!(FREE_LIMIT),

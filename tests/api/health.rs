@@ -34,8 +34,8 @@ async fn readyz_says_why_when_migrations_are_missing() {
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "unavailable");
-    let message = body["message"].as_str().unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("migrations are not applied (0 of"),
         "{message}"

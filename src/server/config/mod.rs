@@ -35,6 +35,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Proxies whose `X-Forwarded-For` we believe (`TLDW_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpAddr>,
+    /// `TLDW_CORS_ORIGINS`: origins (`https://app.example`) whose pages may
+    /// call `/api/v1` with a Bearer key; empty (the default): no CORS.
+    pub cors_origins: Vec<String>,
     /// `SMTP_URL`: send invitation emails through it; unset, links are shown.
     pub smtp_url: Option<SecretString>,
     /// `SMTP_FROM`: the sender of those emails.
@@ -277,6 +280,7 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<IpAddr>, _>>()?;
+        let cors_origins = cors_origins(get("TLDW_CORS_ORIGINS"))?;
         let smtp_url = get("SMTP_URL").map(SecretString::from);
         let smtp_from = get("SMTP_FROM").unwrap_or_else(|| "tldw <no-reply@localhost>".into());
         if smtp_from.parse::<lettre::message::Mailbox>().is_err() {
@@ -298,6 +302,7 @@ impl Settings {
             public_url,
             auth,
             trusted_proxies,
+            cors_origins,
             smtp_url,
             smtp_from,
             summaries,
@@ -305,6 +310,30 @@ impl Settings {
             site_root,
         })
     }
+}
+
+/// `https://a.example,http://localhost:5173`: each an origin (scheme, host,
+/// optional port; no path), as browsers send it in `Origin`.
+fn cors_origins(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let bad = || ConfigError {
+                var: "TLDW_CORS_ORIGINS",
+                reason: format!(
+                    "expected comma-separated origins like https://app.example, got {o:?}"
+                ),
+            };
+            let url = url::Url::parse(o).map_err(|_| bad())?;
+            let origin = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "http" | "https") || origin != o.trim_end_matches('/') {
+                return Err(bad());
+            }
+            Ok(origin)
+        })
+        .collect()
 }
 
 fn seconds(

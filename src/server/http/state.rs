@@ -29,6 +29,23 @@ pub struct WebSettings {
     /// `scheme://host[:port]` from PUBLIC_URL, the origin browsers send us.
     pub public_origin: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
+    /// Origins allowed to call `/api/v1` from a browser with a Bearer key.
+    pub cors_origins: Vec<String>,
+}
+
+impl WebSettings {
+    /// Our public origin: PUBLIC_URL's when set, else what the client asked
+    /// for (`Host`).
+    pub fn site_origin(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(origin) = &self.public_origin {
+            return origin.clone();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

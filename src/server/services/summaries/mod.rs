@@ -833,6 +833,7 @@ struct HistoryRow {
 }
 
 /// One page of an org's history, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryPage {
     pub items: Vec<HistoryItem>,
     /// Where the next page starts; `None` on the last page.

@@ -14,9 +14,11 @@ use crate::{
 
 /// A summary ready to send. The body is the JSON as stored, never parsed
 /// and re-encoded on the way out.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReadySummary {
     pub video_id: String,
+    /// Always `ready`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// Served from the shared cache rather than made for this request.
     pub from_cache: bool,
@@ -29,6 +31,8 @@ pub struct ReadySummary {
     pub model: String,
     pub prompt_version: String,
     pub built_in: bool,
+    /// What the model wrote.
+    #[schema(value_type = crate::domain::SummaryBody)]
     pub summary: Box<RawValue>,
 }
 
