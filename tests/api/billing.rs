@@ -66,13 +66,13 @@ struct Seen {
     body: Value,
 }
 
-struct FakeDodo {
-    base_url: String,
+pub(crate) struct FakeDodo {
+    pub(crate) base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl FakeDodo {
-    async fn start() -> FakeDodo {
+    pub(crate) async fn start() -> FakeDodo {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new().fallback(fake_dodo).with_state(seen.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -141,7 +141,7 @@ async fn fake_dodo(
 // ---------------------------------------------------------------------------
 // Apps with billing on.
 
-fn billing_vars(dodo_base_url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn billing_vars(dodo_base_url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = [
         ("DODO_PAYMENTS_API_KEY", "test_key"),
         ("DODO_PAYMENTS_BASE_URL", dodo_base_url),

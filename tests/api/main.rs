@@ -20,6 +20,7 @@ mod orgs;
 mod own_transcripts;
 mod pages;
 mod quota;
+mod rest;
 mod rls;
 mod summaries;
 mod summarizer;

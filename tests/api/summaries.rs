@@ -49,13 +49,13 @@ struct TubeState {
 /// with [`Tube::without_captions`], `youtube_transcripts_disabled`) with the
 /// fixture's video id replaced by the one asked for, so that the caption
 /// URL, and so the timedtext call, names the requested video too.
-struct Tube {
+pub(crate) struct Tube {
     base_url: String,
     state: Arc<TubeState>,
 }
 
 impl Tube {
-    async fn start() -> Tube {
+    pub(crate) async fn start() -> Tube {
         let state = Arc::new(TubeState {
             watch_page: fixture("youtube.html"),
             ok_player: fixture("youtube.innertube.json"),
@@ -79,7 +79,7 @@ impl Tube {
         }
     }
 
-    fn without_captions(&self, video: &str) {
+    pub(crate) fn without_captions(&self, video: &str) {
         self.state
             .no_captions
             .lock()
@@ -170,7 +170,7 @@ async fn tube_timedtext(
 
 /// Settings for every instance: the fake YouTube, the fake LLM (or the
 /// built-in summarizer with `None`), the production pool size, and `more`.
-fn vars(tube: &Tube, llm: Option<&str>, more: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn vars(tube: &Tube, llm: Option<&str>, more: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = vec![
         ("TLDW_YOUTUBE_BASE_URL".to_owned(), tube.base_url.clone()),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "10".to_owned()),
@@ -191,7 +191,7 @@ fn vars(tube: &Tube, llm: Option<&str>, more: &[(&str, &str)]) -> Vec<(String, S
     vars
 }
 
-async fn instance(db: &TestDb, vars: &[(String, String)]) -> Arc<TestApp> {
+pub(crate) async fn instance(db: &TestDb, vars: &[(String, String)]) -> Arc<TestApp> {
     let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Arc::new(spawn_instance_with(db, &pairs).await)
 }
@@ -246,7 +246,7 @@ fn link(video: &str) -> String {
 }
 
 /// An 11-character id that no other test uses.
-fn video(tag: &str, n: usize) -> String {
+pub(crate) fn video(tag: &str, n: usize) -> String {
     let id = format!("{tag}{n:0>width$}", width = 11 - tag.len());
     assert_eq!(id.len(), 11, "{id}");
     id

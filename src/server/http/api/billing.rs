@@ -91,10 +91,7 @@ pub async fn checkout(
     let plan = PlanId::parse(&request.plan)
         .ok_or_else(|| AppError::field("plan", "Choose a plan: pro or team."))?;
     let origin = state.web.site_origin(&headers);
-    let checkout_url = state
-        .billing
-        .start_checkout(&member, plan, &origin)
-        .await?;
+    let checkout_url = state.billing.start_checkout(&member, plan, &origin).await?;
     Ok(Json(CheckoutStarted { checkout_url }))
 }
 

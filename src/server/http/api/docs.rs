@@ -162,6 +162,9 @@ mod tests {
             .flat_map(|g| g.operations.iter())
             .find(|o| o.method == "POST" && o.path.ends_with("/summaries"))
             .unwrap();
-        assert!(post.body.iter().any(|f| f.name == "url" && f.required), "{post:?}");
+        assert!(
+            post.body.iter().any(|f| f.name == "url" && f.required),
+            "{post:?}"
+        );
     }
 }

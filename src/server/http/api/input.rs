@@ -40,7 +40,9 @@ impl From<JsonRejection> for AppError {
                     inner_reason(&error.body_text())
                 ),
             ),
-            JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            JsonRejection::BytesRejection(error)
+                if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 AppError::TooLarge {
                     limit_bytes: MAX_JSON_BYTES,
                 }

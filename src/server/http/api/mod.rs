@@ -86,9 +86,84 @@ impl Modify for Credentials {
     }
 }
 
+/// The answers any route may give, added to each operation that does not
+/// describe them itself, so the document lists every status a client can
+/// meet (the contract test holds us to it).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let envelope = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let takes_body = operation.request_body.is_some();
+                let mut common = vec![
+                    (
+                        "401",
+                        "No credential, or one that is expired or revoked (`unauthorized`)",
+                    ),
+                    (
+                        "503",
+                        "The database is not answering; nothing was done. Retry after `Retry-After` seconds (`unavailable`)",
+                    ),
+                ];
+                if path.contains("{slug}") {
+                    common.push((
+                        "404",
+                        "No such organization, or the caller is not a member of it (`not_found`)",
+                    ));
+                }
+                if takes_body {
+                    common.push(("400", "The body is not JSON (`bad_request`)"));
+                    common.push(("413", "The body is too large (`too_large`)"));
+                    common.push((
+                        "415",
+                        "The body is not sent as `application/json` (`unsupported_media_type`)",
+                    ));
+                    common.push((
+                        "422",
+                        "A field is missing, unknown or of the wrong type (`invalid`)",
+                    ));
+                } else if operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+                {
+                    common.push(("422", "A query parameter is wrong (`invalid`)"));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| envelope(description).into());
+                }
+            }
+        }
+    }
+}
+
 /// The routes and the document that describes them, built together.
 fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(me::me))
         .routes(routes!(orgs::get_org, orgs::patch_org))
         .routes(routes!(orgs::list_members))
@@ -101,7 +176,10 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::get_billing))
         .routes(routes!(billing::checkout))
         .routes(routes!(billing::portal))
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes joined: a derive-time modifier sees no paths yet.
+    CommonErrors.modify(&mut document);
+    (router, document)
 }
 
 /// The OpenAPI 3.1 document of `/api/v1`.

@@ -1,0 +1,993 @@
+//! The public REST API (issue 9). The contract test calls every route with
+//! successes and errors and checks each answer against the OpenAPI
+//! document with a JSON-schema validator; the rest prove the envelope on
+//! malformed input, CORS, and the reference page.
+
+use std::{collections::BTreeSet, sync::Mutex, time::Duration};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{
+    billing::{FakeDodo, billing_vars},
+    helpers::{Reply, TestApp, spawn_app, spawn_app_with},
+    summaries::{Tube, vars, video},
+};
+
+/// How a call authenticates.
+#[derive(Clone, Copy)]
+pub(crate) enum Auth<'a> {
+    /// A browser session, from our own origin.
+    Cookie(&'a str),
+    /// `Authorization: Bearer tldw_…`.
+    Key(&'a str),
+    Nobody,
+}
+
+/// One `/api/v1` call with a JSON body (or none).
+pub(crate) async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    auth: Auth<'_>,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = app.client.request(method, app.url(path));
+    request = match auth {
+        Auth::Cookie(cookie) => request
+            .header("cookie", cookie)
+            .header("origin", &app.address),
+        Auth::Key(key) => request.bearer_auth(key),
+        Auth::Nobody => request,
+    };
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    Reply::read(request.send().await.unwrap()).await
+}
+
+/// The OpenAPI document and the operations a test has exercised.
+pub(crate) struct Contract {
+    document: Value,
+    called: Mutex<BTreeSet<(String, String)>>,
+}
+
+impl Contract {
+    pub(crate) async fn fetch(app: &TestApp) -> Contract {
+        let reply = Reply::read(app.get("/api/v1/openapi.json").await).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let document: Value = reply.json();
+        assert!(
+            document["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1")),
+            "{}",
+            document["openapi"]
+        );
+        Contract {
+            document,
+            called: Mutex::default(),
+        }
+    }
+
+    /// Checks one answer of `method template` against the document: the
+    /// status must be listed, and a JSON body must match its schema.
+    #[track_caller]
+    pub(crate) fn check(&self, method: &Method, template: &str, reply: &Reply) {
+        let verb = method.as_str().to_ascii_lowercase();
+        let operation = &self.document["paths"][template][&verb];
+        assert!(
+            operation.is_object(),
+            "{method} {template} is not in the OpenAPI document"
+        );
+        let answer = &operation["responses"][reply.status.to_string()];
+        assert!(
+            answer.is_object(),
+            "{method} {template} answered {}, which its document does not list: {}",
+            reply.status,
+            reply.body
+        );
+        match answer["content"]["application/json"]["schema"].as_object() {
+            Some(schema) => {
+                assert!(
+                    reply
+                        .header("content-type")
+                        .is_some_and(|t| t.starts_with("application/json")),
+                    "{method} {template} {}: {:?}",
+                    reply.status,
+                    reply.headers
+                );
+                let body: Value = reply.json();
+                self.validate(
+                    &Value::Object(schema.clone()),
+                    &body,
+                    method,
+                    template,
+                    reply.status,
+                );
+            }
+            None => assert!(
+                reply.body.is_empty(),
+                "{method} {template} {} documents no body but sent {}",
+                reply.status,
+                reply.body
+            ),
+        }
+        self.called
+            .lock()
+            .unwrap()
+            .insert((verb, template.to_owned()));
+    }
+
+    #[track_caller]
+    fn validate(&self, schema: &Value, body: &Value, method: &Method, template: &str, status: u16) {
+        // The response schema refers to `#/components/schemas/…`: give it
+        // the document's components so the references resolve.
+        let mut root = schema.clone();
+        root["components"] = self.document["components"].clone();
+        root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        let validator = jsonschema::validator_for(&root)
+            .unwrap_or_else(|e| panic!("the schema of {method} {template} {status}: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{e} (at {})", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {status} does not match its schema: {errors:?}\n{body:#}"
+        );
+    }
+
+    /// Every operation in the document was called at least once.
+    #[track_caller]
+    pub(crate) fn assert_everything_called(&self) {
+        let called = self.called.lock().unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in self.document["paths"].as_object().unwrap() {
+            for verb in item.as_object().unwrap().keys() {
+                if !called.contains(&(verb.clone(), path.clone())) {
+                    missing.push(format!("{} {path}", verb.to_uppercase()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "never exercised: {missing:?}");
+    }
+}
+
+/// Calls and checks in one go.
+pub(crate) async fn checked(
+    contract: &Contract,
+    app: &TestApp,
+    method: Method,
+    template: &str,
+    path: &str,
+    auth: Auth<'_>,
+    body: Option<Value>,
+) -> Reply {
+    let reply = call(app, method.clone(), path, auth, body).await;
+    contract.check(&method, template, &reply);
+    reply
+}
+
+/// Polls `GET …/summaries/{video}` until it is no longer 202.
+async fn settled(
+    contract: &Contract,
+    app: &TestApp,
+    slug: &str,
+    video: &str,
+    auth: Auth<'_>,
+) -> Reply {
+    let path = format!("/api/v1/orgs/{slug}/summaries/{video}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = checked(
+            contract,
+            app,
+            Method::GET,
+            "/api/v1/orgs/{slug}/summaries/{video_id}",
+            &path,
+            auth,
+            None,
+        )
+        .await;
+        if reply.status != 202 {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still working: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn contract_app() -> (TestApp, Tube, FakeDodo) {
+    let tube = Tube::start().await;
+    let dodo = FakeDodo::start().await;
+    let mut all = billing_vars(&dodo.base_url, &[]);
+    all.extend(vars(&tube, None, &[]));
+    let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    (spawn_app_with(&pairs).await, tube, dodo)
+}
+
+#[tokio::test]
+async fn every_route_answers_as_its_openapi_document_says() {
+    let (app, tube, _dodo) = contract_app().await;
+    let contract = Contract::fetch(&app).await;
+    let owner = app.sign_up("owner-contract@example.com").await;
+    let slug = app.create_org(&owner, "Contract").await;
+    let member = app.sign_up("member-contract@example.com").await;
+    app.add_member(
+        &owner,
+        &slug,
+        &member,
+        "member-contract@example.com",
+        "member",
+    )
+    .await;
+    let leaver = app.sign_up("leaver-contract@example.com").await;
+    app.add_member(
+        &owner,
+        &slug,
+        &leaver,
+        "leaver-contract@example.com",
+        "member",
+    )
+    .await;
+    let (o, m) = (Auth::Cookie(&owner), Auth::Cookie(&member));
+    let org = format!("/api/v1/orgs/{slug}");
+    let c = &contract;
+
+    // Who am I.
+    let me = checked(c, &app, Method::GET, "/api/v1/me", "/api/v1/me", o, None).await;
+    assert_eq!(me.status, 200);
+    let me: Value = me.json();
+    assert!(
+        me["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|org| org["slug"] == slug.as_str() && org["role"] == "owner"),
+        "{me}"
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            "/api/v1/me",
+            "/api/v1/me",
+            Auth::Nobody,
+            None
+        )
+        .await
+        .status,
+        401
+    );
+
+    // The org.
+    let t = "/api/v1/orgs/{slug}";
+    assert_eq!(
+        checked(c, &app, Method::GET, t, &org, m, None).await.status,
+        200
+    );
+    assert_eq!(
+        checked(c, &app, Method::GET, t, "/api/v1/orgs/not-ours", o, None)
+            .await
+            .status,
+        404
+    );
+    let renamed = checked(
+        c,
+        &app,
+        Method::PATCH,
+        t,
+        &org,
+        o,
+        Some(json!({"name": "Contract Renamed", "summary_language": "de"})),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(
+        (
+            renamed.json::<Value>()["name"].clone(),
+            renamed.json::<Value>()["summary_language"].clone()
+        ),
+        (json!("Contract Renamed"), json!("de"))
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &org,
+            o,
+            Some(json!({"summary_language": ""}))
+        )
+        .await
+        .json::<Value>()["summary_language"],
+        Value::Null
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &org,
+            m,
+            Some(json!({"name": "Mine now"}))
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &org,
+            o,
+            Some(json!({"name": ""}))
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &org,
+            o,
+            Some(json!({"nmae": "typo"}))
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        checked(c, &app, Method::PATCH, t, &org, o, Some(json!({"name": 7})))
+            .await
+            .status,
+        422
+    );
+
+    // Members.
+    let t = "/api/v1/orgs/{slug}/members";
+    let members = checked(c, &app, Method::GET, t, &format!("{org}/members"), m, None).await;
+    assert_eq!(members.status, 200);
+    let members: Value = members.json();
+    let id_of = |email: &str| {
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["email"] == email)
+            .unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (member_id, leaver_id) = (
+        id_of("member-contract@example.com"),
+        id_of("leaver-contract@example.com"),
+    );
+    let t = "/api/v1/orgs/{slug}/members/{user_id}";
+    let promoted = checked(
+        c,
+        &app,
+        Method::PATCH,
+        t,
+        &format!("{org}/members/{member_id}"),
+        o,
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(
+        (promoted.status, promoted.json::<Value>()["role"].clone()),
+        (200, json!("admin")),
+        "{}",
+        promoted.body
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &format!("{org}/members/{member_id}"),
+            o,
+            Some(json!({"role": "overlord"}))
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &format!("{org}/members/{}", uuid::Uuid::new_v4()),
+            o,
+            Some(json!({"role": "member"}))
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &format!("{org}/members/not-a-uuid"),
+            o,
+            Some(json!({"role": "member"}))
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::DELETE,
+            t,
+            &format!("{org}/members/{leaver_id}"),
+            o,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::DELETE,
+            t,
+            &format!("{org}/members/{leaver_id}"),
+            o,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    // The (now) admin may not touch the owner.
+    let owner_id = id_of("owner-contract@example.com");
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::DELETE,
+            t,
+            &format!("{org}/members/{owner_id}"),
+            m,
+            None
+        )
+        .await
+        .status,
+        403
+    );
+    // The last owner cannot step down.
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::PATCH,
+            t,
+            &format!("{org}/members/{owner_id}"),
+            o,
+            Some(json!({"role": "member"}))
+        )
+        .await
+        .status,
+        409
+    );
+
+    // Summaries: made, polled, listed; a video without captions fails.
+    let (good, bad) = (video("rest", 1), video("rest", 2));
+    tube.without_captions(&bad);
+    let t = "/api/v1/orgs/{slug}/summaries";
+    let asked = checked(
+        c,
+        &app,
+        Method::POST,
+        t,
+        &format!("{org}/summaries"),
+        o,
+        Some(json!({"url": format!("https://youtu.be/{good}")})),
+    )
+    .await;
+    assert!(matches!(asked.status, 200 | 202), "{}", asked.body);
+    let ready = settled(c, &app, &slug, &good, o).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json::<Value>()["video_id"], good.as_str());
+    // Asked again: ready at once.
+    let again = checked(
+        c,
+        &app,
+        Method::POST,
+        t,
+        &format!("{org}/summaries"),
+        m,
+        Some(json!({"url": good})),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/summaries"),
+            o,
+            Some(json!({"url": "https://vimeo.com/1"}))
+        )
+        .await
+        .status,
+        422
+    );
+    let asked = checked(
+        c,
+        &app,
+        Method::POST,
+        t,
+        &format!("{org}/summaries"),
+        o,
+        Some(json!({"url": bad})),
+    )
+    .await;
+    assert!(matches!(asked.status, 202 | 409), "{}", asked.body);
+    assert_eq!(settled(c, &app, &slug, &bad, o).await.status, 409);
+    let t1 = "/api/v1/orgs/{slug}/summaries/{video_id}";
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            t1,
+            &format!("{org}/summaries/{}", video("rest", 3)),
+            o,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            t1,
+            &format!("{org}/summaries/short"),
+            o,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    // A second summary, so the history has two pages of one.
+    let second = video("rest", 4);
+    let asked = call(
+        &app,
+        Method::POST,
+        &format!("{org}/summaries"),
+        o,
+        Some(json!({"url": second})),
+    )
+    .await;
+    assert!(matches!(asked.status, 200 | 202), "{}", asked.body);
+    assert_eq!(settled(c, &app, &slug, &second, o).await.status, 200);
+    let list = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/summaries?limit=1"),
+        m,
+        None,
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let list: Value = list.json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let next = list["next_cursor"].as_str().unwrap().to_owned();
+    let rest = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/summaries?limit=5&cursor={next}"),
+        m,
+        None,
+    )
+    .await;
+    assert_eq!(rest.status, 200);
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            t,
+            &format!("{org}/summaries?cursor=nonsense"),
+            m,
+            None
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            t,
+            &format!("{org}/summaries?colour=red"),
+            m,
+            None
+        )
+        .await
+        .status,
+        422
+    );
+
+    // Billing.
+    let t = "/api/v1/orgs/{slug}/billing";
+    let billing = checked(c, &app, Method::GET, t, &format!("{org}/billing"), m, None).await;
+    assert_eq!(
+        (billing.status, billing.json::<Value>()["plan"].clone()),
+        (200, json!("free")),
+        "{}",
+        billing.body
+    );
+    let t = "/api/v1/orgs/{slug}/billing/checkout";
+    let started = checked(
+        c,
+        &app,
+        Method::POST,
+        t,
+        &format!("{org}/billing/checkout"),
+        o,
+        Some(json!({"plan": "pro"})),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert!(
+        started.json::<Value>()["checkout_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{}",
+        started.body
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/billing/checkout"),
+            o,
+            Some(json!({"plan": "gold"}))
+        )
+        .await
+        .status,
+        422
+    );
+    let t = "/api/v1/orgs/{slug}/billing/portal";
+    // No Dodo customer until a checkout completes.
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/billing/portal"),
+            o,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    // A plain member may not (the demoted admin is a member again).
+    let t2 = "/api/v1/orgs/{slug}/members/{user_id}";
+    checked(
+        c,
+        &app,
+        Method::PATCH,
+        t2,
+        &format!("{org}/members/{member_id}"),
+        o,
+        Some(json!({"role": "member"})),
+    )
+    .await;
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/billing/portal"),
+            m,
+            None
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            "/api/v1/orgs/{slug}/billing/checkout",
+            &format!("{org}/billing/checkout"),
+            m,
+            Some(json!({"plan": "pro"}))
+        )
+        .await
+        .status,
+        403
+    );
+
+    contract.assert_everything_called();
+}
+
+/// The error every malformed request gets: JSON, the envelope, a 4xx.
+#[track_caller]
+fn assert_envelope(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{reply:?}"
+    );
+    let body: Value = reply.json();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.len() > 10),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_envelope_never_a_500_or_plain_text() {
+    let app = spawn_app().await;
+    let owner = app.sign_up("malformed@example.com").await;
+    let slug = app.create_org(&owner, "Malformed").await;
+    let url = app.url(&format!("/api/v1/orgs/{slug}/summaries"));
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        let request = app
+            .client
+            .post(&url)
+            .header("cookie", &owner)
+            .header("origin", &app.address)
+            .header("content-type", content_type)
+            .body(body);
+        async move { Reply::read(request.send().await.unwrap()).await }
+    };
+    let json = "application/json";
+    assert_envelope(&send(b"{\"url\": 42}".to_vec(), json).await, 422, "invalid");
+    let unknown = send(b"{\"url\": \"dQw4w9WgXcQ\", \"speed\": 2}".to_vec(), json).await;
+    assert_envelope(&unknown, 422, "invalid");
+    assert!(
+        unknown.body.contains("speed"),
+        "names the field: {}",
+        unknown.body
+    );
+    assert_envelope(&send(b"{}".to_vec(), json).await, 422, "invalid");
+    assert_envelope(
+        &send(b"{\"url\": ".to_vec(), json).await,
+        400,
+        "bad_request",
+    );
+    assert_envelope(&send(b"[1, 2]".to_vec(), json).await, 422, "invalid");
+    assert_envelope(
+        &send(vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'], json).await,
+        400,
+        "bad_request",
+    );
+    assert_envelope(
+        &send(b"url=x".to_vec(), "application/x-www-form-urlencoded").await,
+        415,
+        "unsupported_media_type",
+    );
+    // Over the API's 64 KiB, and over the server's 1 MiB (another layer).
+    let big = format!("{{\"url\": \"{}\"}}", "a".repeat(100 * 1024)).into_bytes();
+    assert_envelope(&send(big, json).await, 413, "too_large");
+    let huge = format!("{{\"url\": \"{}\"}}", "a".repeat(2 * 1024 * 1024)).into_bytes();
+    assert_envelope(&send(huge, json).await, 413, "too_large");
+    // Routes and methods that don't exist.
+    let reply = call(
+        &app,
+        Method::GET,
+        "/api/v1/nothing-here",
+        Auth::Cookie(&owner),
+        None,
+    )
+    .await;
+    assert_envelope(&reply, 404, "not_found");
+    let reply = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/orgs/{slug}/summaries"),
+        Auth::Cookie(&owner),
+        Some(json!({})),
+    )
+    .await;
+    assert_envelope(&reply, 405, "method_not_allowed");
+    // Bad credentials.
+    assert_envelope(
+        &call(&app, Method::GET, "/api/v1/me", Auth::Nobody, None).await,
+        401,
+        "unauthorized",
+    );
+    assert_envelope(
+        &call(
+            &app,
+            Method::GET,
+            "/api/v1/me",
+            Auth::Key("tldw_not-a-key"),
+            None,
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    assert_envelope(
+        &call(
+            &app,
+            Method::GET,
+            "/api/v1/me",
+            Auth::Cookie("tldw_session=forged"),
+            None,
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    // Bad query strings.
+    let reply = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/orgs/{slug}/summaries?limit=%FF"),
+        Auth::Cookie(&owner),
+        None,
+    )
+    .await;
+    assert_envelope(&reply, 422, "invalid");
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_listed_origins_without_credentials() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        let request = app
+            .client
+            .request(Method::OPTIONS, app.url("/api/v1/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, idempotency-key",
+            );
+        async move { Reply::read(request.send().await.unwrap()).await }
+    };
+    let closed = spawn_app().await;
+    let reply = preflight(&closed, "https://tools.example").await;
+    assert!(
+        reply.header("access-control-allow-origin").is_none(),
+        "{reply:?}"
+    );
+
+    let open = spawn_app_with(&[(
+        "TLDW_CORS_ORIGINS",
+        "https://tools.example, http://localhost:5173",
+    )])
+    .await;
+    let reply = preflight(&open, "https://tools.example").await;
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://tools.example"),
+        "{reply:?}"
+    );
+    let allowed = reply
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("idempotency-key"),
+        "{allowed}"
+    );
+    assert!(
+        reply.header("access-control-allow-credentials").is_none(),
+        "{reply:?}"
+    );
+    let reply = preflight(&open, "https://evil.example").await;
+    assert!(
+        reply.header("access-control-allow-origin").is_none(),
+        "{reply:?}"
+    );
+    // An actual call from the listed origin is readable there.
+    let reply = call(
+        &open,
+        Method::GET,
+        "/api/v1/openapi.json",
+        Auth::Nobody,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let response = open
+        .client
+        .get(open.url("/api/v1/openapi.json"))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:5173")
+    );
+}
+
+#[test]
+fn a_bad_cors_origin_is_refused_at_startup_naming_the_variable() {
+    for bad in [
+        "tools.example",
+        "https://tools.example/path",
+        "ftp://tools.example",
+    ] {
+        let settings = tldw::server::config::Settings::from_lookup(|name| match name {
+            "TLDW_CORS_ORIGINS" => Some(bad.to_owned()),
+            _ => None,
+        });
+        let error = settings.expect_err(bad).to_string();
+        assert!(error.contains("TLDW_CORS_ORIGINS"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn the_reference_page_lists_every_route_from_the_document() {
+    let app = spawn_app().await;
+    let contract = Contract::fetch(&app).await;
+    let page = app.get("/api/docs").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for (path, item) in contract.document["paths"].as_object().unwrap() {
+        assert!(html.contains(path.as_str()), "{path} is not on /api/docs");
+        for verb in item.as_object().unwrap().keys() {
+            assert!(html.contains(&verb.to_uppercase()), "{verb}");
+        }
+    }
+    assert!(
+        html.contains("Authorization: Bearer"),
+        "the page explains keys"
+    );
+    // No third-party scripts or styles: everything is ours.
+    assert!(!html.contains("cdn."), "a CDN on /api/docs");
+}
