@@ -22,5 +22,5 @@
 BEGIN;
 select set_config('app.org_id', @ORG@::text, true), set_config('app.user_id', @USER@::text, true);
 \endpipeline
-select * from serve_ready_summary(@ORG@, @USER@, 'bv' || lpad(:v::text, 9, '0'), '@LIMITS@'::jsonb, @PER_MINUTE@);
+select * from serve_ready_summary(@ORG@, @USER@, 'bv' || lpad(:v::text, 9, '0'), '@LIMITS@'::jsonb, @PER_MINUTE@, 'summaries:member:' || @USER@);
 COMMIT;

@@ -101,7 +101,10 @@ pub fn SiteFooter() -> impl IntoView {
     view! {
         <footer class="border-t border-slate-200 bg-white">
             <div class="mx-auto flex max-w-6xl flex-col gap-2 px-4 py-6 text-sm text-slate-500 sm:flex-row sm:justify-between sm:px-6">
-                <p>"tldw: too long; didn't watch."</p>
+                <p>
+                    "tldw: too long; didn't watch. "
+                    <a href="/api/docs" class="font-medium text-slate-600 underline hover:text-slate-900">"API"</a>
+                </p>
                 <p>"Summaries are made once per video and shared, so nobody pays twice."</p>
             </div>
         </footer>

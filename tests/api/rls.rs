@@ -678,7 +678,7 @@ async fn the_cache_hit_function_cannot_act_for_another_org() {
         .await
         .unwrap();
 
-    let call = "select outcome from serve_ready_summary($1, $2, 'rlsReady001', '{\"free\": 10}'::jsonb, 0)";
+    let call = "select outcome from serve_ready_summary($1, $2, 'rlsReady001', '{\"free\": 10}'::jsonb, 0, 'rls')";
     // As A, for B: the history insert is refused by B's policy.
     let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
     let refused = sqlx::query_scalar::<_, String>(call)

@@ -133,8 +133,8 @@ impl SummaryEngine {
     ) -> Result<Requested, AppError> {
         member.require(Permission::Summarize)?;
         let mut tx = self.db.tenant(member.scope()).await?;
-        let per_minute = self.settings.requests_per_minute;
-        match ready::serve(&mut tx, member.org.user_id, video, &self.limits, per_minute).await? {
+        let throttle = self.throttle_for(member);
+        match ready::serve(&mut tx, member.org.user_id, video, &self.limits, &throttle).await? {
             HotPath::Ready(summary) => {
                 tx.commit().await?;
                 return Ok(Requested::Ready(summary));
@@ -197,6 +197,15 @@ impl SummaryEngine {
             }
         });
         Ok(Requested::Pending)
+    }
+
+    /// A person is throttled as a member of the org, a program as its API
+    /// key, each with its own per-minute limit.
+    fn throttle_for(&self, member: &CurrentMember) -> ready::Throttle {
+        ready::Throttle {
+            key: format!("summaries:member:{}", member.org.user_id),
+            per_minute: self.settings.requests_per_minute,
+        }
     }
 
     /// Summarizes a transcript a member pasted (YouTube had none, or blocks

@@ -56,6 +56,14 @@ impl ReadySummary {
     }
 }
 
+/// Summary requests per minute for one caller, shared by every process
+/// (the `rate_limits` row under `key`).
+pub struct Throttle {
+    pub key: String,
+    /// 0: no limit.
+    pub per_minute: u32,
+}
+
 /// What the one statement decided.
 pub enum HotPath {
     Ready(Box<ReadySummary>),
@@ -95,22 +103,24 @@ struct Row {
 
 /// Serves `video` from the cache inside the org's transaction, if it is
 /// there. `limits` is the plan catalog's `{"free": 10, …}` as JSON text;
-/// `per_minute` the member's request throttle (0: none).
+/// `throttle` the caller's per-minute request limit.
 pub async fn serve(
     tx: &mut TenantTx,
     user: UserId,
     video: &VideoId,
     limits: &str,
-    per_minute: u32,
+    throttle: &Throttle,
 ) -> Result<HotPath, AppError> {
-    let row: Row = sqlx::query_as("select * from serve_ready_summary($1, $2, $3, $4::jsonb, $5)")
-        .bind(tx.org_id().as_uuid())
-        .bind(user.as_uuid())
-        .bind(video.as_str())
-        .bind(limits)
-        .bind(per_minute.min(i32::MAX as u32) as i32)
-        .fetch_one(tx.conn())
-        .await?;
+    let row: Row =
+        sqlx::query_as("select * from serve_ready_summary($1, $2, $3, $4::jsonb, $5, $6)")
+            .bind(tx.org_id().as_uuid())
+            .bind(user.as_uuid())
+            .bind(video.as_str())
+            .bind(limits)
+            .bind(throttle.per_minute.min(i32::MAX as u32) as i32)
+            .bind(&throttle.key)
+            .fetch_one(tx.conn())
+            .await?;
     Ok(match row.outcome.as_str() {
         "charged" | "history" => {
             let summary = row.summary.unwrap_or_default();
