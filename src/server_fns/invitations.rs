@@ -11,10 +11,9 @@ use crate::{
 pub async fn invite(slug: String, email: String, role: OrgRole) -> Result<(), AppError> {
     use crate::{
         domain::Email,
-        server::{http::ctx::ctx, services::invitations},
+        server::{http::ctx::serve, services::invitations},
     };
-    let ctx = ctx()?;
-    let result = async {
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         let email = Email::parse(&email).map_err(|e| AppError::field("email", e.to_string()))?;
         let token = invitations::create(&ctx.state.db, &member, &email, role).await?;
@@ -33,29 +32,24 @@ pub async fn invite(slug: String, email: String, role: OrgRole) -> Result<(), Ap
         };
         leptos_axum::redirect(&format!("/o/{slug}/settings?invite={token}&mail={mailed}#invitations"));
         Ok(())
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 #[server(endpoint = "invitations/revoke")]
 pub async fn revoke_invitation(slug: String, id: InvitationId) -> Result<(), AppError> {
-    use crate::server::{http::ctx::ctx, services::invitations};
-    let ctx = ctx()?;
-    let result = async {
+    use crate::server::{http::ctx::serve, services::invitations};
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         invitations::revoke(&ctx.state.db, &member, id).await
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 #[server(endpoint = "invitations/preview")]
 pub async fn get_invitation(token: String) -> Result<InvitationPreview, AppError> {
-    use crate::server::{http::ctx::ctx, services::invitations};
-    let ctx = ctx()?;
-    let result = invitations::preview(&ctx.state.db, &token).await;
-    ctx.finish(result)
+    use crate::server::{http::ctx::serve, services::invitations};
+    serve(async |ctx| invitations::preview(&ctx.state.db, &token).await).await
 }
 
 /// Joins the org and makes it the active one.
@@ -63,11 +57,10 @@ pub async fn get_invitation(token: String) -> Result<InvitationPreview, AppError
 pub async fn accept_invitation(token: String) -> Result<(), AppError> {
     use crate::server::{
         auth::{identity::SessionHandle, session},
-        http::ctx::ctx,
+        http::ctx::serve,
         services::invitations,
     };
-    let ctx = ctx()?;
-    let result = async {
+    serve(async |ctx| {
         let account = ctx.account().await?;
         let org = invitations::accept(&ctx.state.db, &account, &token).await?;
         if let SessionHandle::Builtin { token_hash, .. } = &account.session {
@@ -77,7 +70,6 @@ pub async fn accept_invitation(token: String) -> Result<(), AppError> {
         }
         leptos_axum::redirect("/app");
         Ok(())
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }

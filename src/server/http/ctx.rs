@@ -26,7 +26,17 @@ pub struct Ctx {
     response: ResponseOptions,
 }
 
-pub fn ctx() -> Result<Ctx, AppError> {
+/// Runs a server function's body with its request context, then gives an
+/// error its HTTP status (see [`Ctx::finish`]). Every `#[server]` fn goes
+/// through here, so none can forget `finish`. Call it only from inside a
+/// server function: the context comes from Leptos' reactive owner.
+pub async fn serve<T>(f: impl AsyncFnOnce(&Ctx) -> Result<T, AppError>) -> Result<T, AppError> {
+    let ctx = ctx()?;
+    let result = f(&ctx).await;
+    ctx.finish(result)
+}
+
+fn ctx() -> Result<Ctx, AppError> {
     let missing = || AppError::internal(anyhow::anyhow!("server function context missing"));
     Ok(Ctx {
         state: use_context::<AppState>().ok_or_else(missing)?,
@@ -135,7 +145,7 @@ impl Ctx {
     }
 
     /// Gives an error its HTTP status (and `Retry-After`) for API callers.
-    pub fn finish<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
+    fn finish<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
         if let Err(error) = &result
             && !self.is_form_post()
         {
