@@ -5,8 +5,12 @@ use crate::{domain::Viewer, error::AppError};
 /// The signed-in person, or `None` for a visitor.
 #[server(endpoint = "auth/whoami")]
 pub async fn whoami() -> Result<Option<Viewer>, AppError> {
-    use crate::server::http::ctx::serve;
-    serve(async |ctx| ctx.viewer().await).await
+    use crate::server::{http::ctx::serve, services::accounts};
+    serve(async |ctx| match ctx.maybe_account().await? {
+        Some(account) => Ok(Some(accounts::viewer(&ctx.state.db, &account).await?)),
+        None => Ok(None),
+    })
+    .await
 }
 
 #[server(endpoint = "auth/sign-up")]
@@ -15,27 +19,16 @@ pub async fn sign_up(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::{
-        domain::{Email, NewPassword},
-        server::{auth::rate_limit, http::ctx::serve, services::accounts},
-    };
+    use crate::server::{http::ctx::serve, services::accounts};
     serve(async |ctx| {
-        if !ctx.state.auth.is_builtin() {
-            return Err(AppError::Conflict(
-                "Accounts are managed by Clerk on this site.".into(),
-            ));
-        }
-        let db = &ctx.state.db;
-        rate_limit::hit(
-            db,
-            &format!("signup:ip:{}", ctx.client_ip()),
-            rate_limit::SIGN_UP_PER_ADDRESS,
+        let (account, org) = accounts::sign_up(
+            &ctx.state.db,
+            &ctx.state.auth,
+            ctx.client_ip(),
+            &email,
+            &password,
         )
         .await?;
-        let email = Email::parse(&email).map_err(|e| AppError::field("email", e.to_string()))?;
-        let password = NewPassword::parse(&password, email.as_str())
-            .map_err(|e| AppError::field("password", e.to_string()))?;
-        let (account, org) = accounts::sign_up(db, &email, password).await?;
         ctx.start_session(account, Some(org), next).await
     })
     .await
@@ -47,28 +40,16 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth::rate_limit, http::ctx::serve, services::accounts};
+    use crate::server::{http::ctx::serve, services::accounts};
     serve(async |ctx| {
-        if !ctx.state.auth.is_builtin() {
-            return Err(AppError::Conflict(
-                "Sign-in is handled by Clerk on this site.".into(),
-            ));
-        }
-        let db = &ctx.state.db;
-        rate_limit::hit(
-            db,
-            &format!("signin:ip:{}", ctx.client_ip()),
-            rate_limit::SIGN_IN_PER_ADDRESS,
+        let account = accounts::sign_in(
+            &ctx.state.db,
+            &ctx.state.auth,
+            ctx.client_ip(),
+            &email,
+            password,
         )
         .await?;
-        let normalized = email.trim().to_lowercase();
-        rate_limit::hit(
-            db,
-            &format!("signin:email:{normalized}"),
-            rate_limit::SIGN_IN_PER_ACCOUNT,
-        )
-        .await?;
-        let account = accounts::check_credentials(db, &email, password).await?;
         ctx.start_session(account, None, next).await
     })
     .await

@@ -11,11 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::AppState;
 use crate::{
-    domain::Viewer,
     error::AppError,
     server::auth::{
         client_ip::client_ip,
-        identity::{self, CurrentAccount, CurrentMember, SessionHandle},
+        identity::{self, CurrentAccount, CurrentMember},
         session,
     },
 };
@@ -61,20 +60,6 @@ impl Ctx {
     pub async fn member(&self, slug: &str) -> Result<CurrentMember, AppError> {
         let account = self.account().await?;
         identity::member_of(&self.state.db, &account, slug).await
-    }
-
-    pub async fn viewer(&self) -> Result<Option<Viewer>, AppError> {
-        let Some(account) = self.maybe_account().await? else {
-            return Ok(None);
-        };
-        let orgs = identity::memberships(&self.state.db, account.id).await?;
-        let active_slug = identity::active_org(&account, &orgs).map(|o| o.slug);
-        Ok(Some(Viewer {
-            email: account.email.as_ref().map(|e| e.to_string()),
-            orgs,
-            active_slug,
-            builtin: matches!(account.session, SessionHandle::Builtin { .. }),
-        }))
     }
 
     /// Our public origin: PUBLIC_URL's when set, else what the browser asked for.
