@@ -25,41 +25,10 @@ pub async fn create_org(name: String) -> Result<(), AppError> {
 /// active org.
 #[server(endpoint = "orgs/page")]
 pub async fn get_org(slug: String) -> Result<OrgPage, AppError> {
-    use crate::{
-        domain::Permission,
-        server::{
-            auth::{identity::SessionHandle, session},
-            http::ctx::serve,
-            services::{invitations, members, orgs},
-        },
-    };
+    use crate::server::{http::ctx::serve, services::orgs};
     serve(async |ctx| {
         let member = ctx.member(&slug).await?;
-        let db = &ctx.state.db;
-        if let SessionHandle::Builtin {
-            token_hash,
-            active_org,
-        } = &member.account.session
-            && *active_org != Some(member.org.id)
-        {
-            session::set_active_org(db, token_hash, member.org.id)
-                .await
-                .map_err(AppError::from)?;
-        }
-        let members = members::list(db, &member).await?;
-        let invitations = if member.role().allows(Permission::ManageInvitations) {
-            Some(invitations::list(db, &member).await?)
-        } else {
-            None
-        };
-        let summary_language = orgs::summary_language(db, &member).await?;
-        Ok(OrgPage {
-            org: member.org.clone(),
-            members,
-            invitations,
-            site_origin: ctx.site_origin(),
-            summary_language,
-        })
+        orgs::open(&ctx.state.db, &member, &ctx.site_origin()).await
     })
     .await
 }
@@ -83,12 +52,11 @@ pub async fn rename_org(slug: String, name: String) -> Result<(), AppError> {
 #[server(endpoint = "orgs/summary-language")]
 pub async fn set_summary_language(slug: String, language: String) -> Result<(), AppError> {
     use crate::{
-        domain::{Permission, SummaryLanguage},
+        domain::SummaryLanguage,
         server::{http::ctx::serve, services::orgs},
     };
     serve(async |ctx| {
         let member = ctx.member(&slug).await?;
-        member.require(Permission::RenameOrg)?;
         let language = SummaryLanguage::parse_setting(&language)
             .map_err(|e| AppError::field("language", e.to_string()))?;
         orgs::set_summary_language(&ctx.state.db, &member, language).await
