@@ -5,10 +5,12 @@ use crate::{domain::Viewer, error::AppError};
 /// The signed-in person, or `None` for a visitor.
 #[server(endpoint = "auth/whoami")]
 pub async fn whoami() -> Result<Option<Viewer>, AppError> {
-    use crate::server::http::ctx::ctx;
-    let ctx = ctx()?;
-    let result = ctx.viewer().await;
-    ctx.finish(result)
+    use crate::server::{http::ctx::serve, services::accounts};
+    serve(async |ctx| match ctx.maybe_account().await? {
+        Some(account) => Ok(Some(accounts::viewer(&ctx.state.db, &account).await?)),
+        None => Ok(None),
+    })
+    .await
 }
 
 #[server(endpoint = "auth/sign-up")]
@@ -17,32 +19,19 @@ pub async fn sign_up(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::{
-        domain::{Email, NewPassword},
-        server::{auth::rate_limit, http::ctx::ctx, services::accounts},
-    };
-    let ctx = ctx()?;
-    let result = async {
-        if !ctx.state.auth.is_builtin() {
-            return Err(AppError::Conflict(
-                "Accounts are managed by Clerk on this site.".into(),
-            ));
-        }
-        let db = &ctx.state.db;
-        rate_limit::hit(
-            db,
-            &format!("signup:ip:{}", ctx.client_ip()),
-            rate_limit::SIGN_UP_PER_ADDRESS,
+    use crate::server::{http::ctx::serve, services::accounts};
+    serve(async |ctx| {
+        let (account, org) = accounts::sign_up(
+            &ctx.state.db,
+            &ctx.state.auth,
+            ctx.client_ip(),
+            &email,
+            &password,
         )
         .await?;
-        let email = Email::parse(&email).map_err(|e| AppError::field("email", e.to_string()))?;
-        let password = NewPassword::parse(&password, email.as_str())
-            .map_err(|e| AppError::field("password", e.to_string()))?;
-        let (account, org) = accounts::sign_up(db, &email, password).await?;
         ctx.start_session(account, Some(org), next).await
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 #[server(endpoint = "auth/sign-in")]
@@ -51,33 +40,19 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth::rate_limit, http::ctx::ctx, services::accounts};
-    let ctx = ctx()?;
-    let result = async {
-        if !ctx.state.auth.is_builtin() {
-            return Err(AppError::Conflict(
-                "Sign-in is handled by Clerk on this site.".into(),
-            ));
-        }
-        let db = &ctx.state.db;
-        rate_limit::hit(
-            db,
-            &format!("signin:ip:{}", ctx.client_ip()),
-            rate_limit::SIGN_IN_PER_ADDRESS,
+    use crate::server::{http::ctx::serve, services::accounts};
+    serve(async |ctx| {
+        let account = accounts::sign_in(
+            &ctx.state.db,
+            &ctx.state.auth,
+            ctx.client_ip(),
+            &email,
+            password,
         )
         .await?;
-        let normalized = email.trim().to_lowercase();
-        rate_limit::hit(
-            db,
-            &format!("signin:email:{normalized}"),
-            rate_limit::SIGN_IN_PER_ACCOUNT,
-        )
-        .await?;
-        let account = accounts::check_credentials(db, &email, password).await?;
         ctx.start_session(account, None, next).await
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 /// Ends this session (POST only, like every state change).
@@ -85,10 +60,9 @@ pub async fn sign_in(
 pub async fn sign_out() -> Result<(), AppError> {
     use crate::server::{
         auth::{identity::SessionHandle, session},
-        http::ctx::ctx,
+        http::ctx::serve,
     };
-    let ctx = ctx()?;
-    let result = async {
+    serve(async |ctx| {
         if let Some(account) = ctx.maybe_account().await?
             && let SessionHandle::Builtin { token_hash, .. } = &account.session
         {
@@ -99,17 +73,15 @@ pub async fn sign_out() -> Result<(), AppError> {
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
         leptos_axum::redirect("/");
         Ok(())
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 /// Ends every session of this account, on every device.
 #[server(endpoint = "auth/sign-out-everywhere")]
 pub async fn sign_out_everywhere() -> Result<(), AppError> {
-    use crate::server::{auth::session, http::ctx::ctx};
-    let ctx = ctx()?;
-    let result = async {
+    use crate::server::{auth::session, http::ctx::serve};
+    serve(async |ctx| {
         let account = ctx.account().await?;
         session::revoke_all(&ctx.state.db, account.id)
             .await
@@ -117,7 +89,6 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
         leptos_axum::redirect("/sign-in?signed_out=everywhere");
         Ok(())
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }

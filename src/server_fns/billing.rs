@@ -8,31 +8,30 @@ use crate::{
 /// The plans for the pricing table, and whether they can be bought here.
 #[server(endpoint = "billing/plans")]
 pub async fn get_plans() -> Result<(Vec<Plan>, bool), AppError> {
-    use crate::server::http::ctx::ctx;
-    let ctx = ctx()?;
-    let billing = &ctx.state.billing;
-    Ok((billing.plans().plans().to_vec(), billing.enabled()))
+    use crate::server::http::ctx::serve;
+    serve(async |ctx| {
+        let billing = &ctx.state.billing;
+        Ok((billing.plans().plans().to_vec(), billing.enabled()))
+    })
+    .await
 }
 
 #[server(endpoint = "billing/overview")]
 pub async fn get_billing(slug: String) -> Result<BillingOverview, AppError> {
-    use crate::server::http::ctx::ctx;
-    let ctx = ctx()?;
-    let result = async {
+    use crate::server::http::ctx::serve;
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         ctx.state.billing.overview(&member).await
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 /// Starts a Dodo checkout for `plan` and answers with its URL (and, for a
 /// plain form post, a redirect there).
 #[server(endpoint = "billing/checkout")]
 pub async fn start_checkout(slug: String, plan: String) -> Result<String, AppError> {
-    use crate::{domain::PlanId, server::http::ctx::ctx};
-    let ctx = ctx()?;
-    let result = async {
+    use crate::{domain::PlanId, server::http::ctx::serve};
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         let plan = PlanId::parse(&plan).ok_or_else(|| AppError::field("plan", "Choose a plan."))?;
         let url = ctx
@@ -42,33 +41,29 @@ pub async fn start_checkout(slug: String, plan: String) -> Result<String, AppErr
             .await?;
         leptos_axum::redirect(&url);
         Ok(url)
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 /// Moves a running subscription to another paid plan (Dodo confirms by
 /// webhook).
 #[server(endpoint = "billing/change-plan")]
 pub async fn change_plan(slug: String, plan: String) -> Result<(), AppError> {
-    use crate::{domain::PlanId, server::http::ctx::ctx};
-    let ctx = ctx()?;
-    let result = async {
+    use crate::{domain::PlanId, server::http::ctx::serve};
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         let plan = PlanId::parse(&plan).ok_or_else(|| AppError::field("plan", "Choose a plan."))?;
         ctx.state.billing.change_plan(&member, plan).await
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 /// A link to Dodo's customer portal (and, for a plain form post, a redirect
 /// there).
 #[server(endpoint = "billing/portal")]
 pub async fn open_portal(slug: String) -> Result<String, AppError> {
-    use crate::server::http::ctx::ctx;
-    let ctx = ctx()?;
-    let result = async {
+    use crate::server::http::ctx::serve;
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         let url = ctx
             .state
@@ -77,9 +72,8 @@ pub async fn open_portal(slug: String) -> Result<String, AppError> {
             .await?;
         leptos_axum::redirect(&url);
         Ok(url)
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }
 
 /// Whether the webhook for checkout `checkout` (our reference) has landed.
@@ -88,14 +82,12 @@ pub async fn get_checkout_progress(
     slug: String,
     checkout: String,
 ) -> Result<CheckoutProgress, AppError> {
-    use crate::server::http::ctx::ctx;
-    let ctx = ctx()?;
-    let result = async {
+    use crate::server::http::ctx::serve;
+    serve(async |ctx| {
         let member = ctx.member(&slug).await?;
         let checkout = uuid::Uuid::parse_str(checkout.trim())
             .map_err(|_| AppError::NotFound("checkout".into()))?;
         ctx.state.billing.checkout_progress(&member, checkout).await
-    }
-    .await;
-    ctx.finish(result)
+    })
+    .await
 }

@@ -1,6 +1,7 @@
-//! Server functions: thin. Each authenticates, calls a service and lets
-//! `Ctx::finish` give the error its HTTP status. Endpoints are fixed names
-//! (`/api/auth/sign-in`…), so tests, logs and API users can rely on them.
+//! Server functions: thin. Each runs inside `ctx::serve` (which gives an
+//! error its HTTP status), authenticates and calls a service. Endpoints are
+//! fixed names (`/api/auth/sign-in`…), so tests, logs and API users can rely
+//! on them.
 
 pub mod api_docs;
 pub mod auth;

@@ -11,11 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::AppState;
 use crate::{
-    domain::Viewer,
     error::AppError,
     server::auth::{
         client_ip::client_ip,
-        identity::{self, CurrentAccount, CurrentMember, SessionHandle},
+        identity::{self, CurrentAccount, CurrentMember},
         session,
     },
 };
@@ -26,7 +25,17 @@ pub struct Ctx {
     response: ResponseOptions,
 }
 
-pub fn ctx() -> Result<Ctx, AppError> {
+/// Runs a server function's body with its request context, then gives an
+/// error its HTTP status (see [`Ctx::finish`]). Every `#[server]` fn goes
+/// through here, so none can forget `finish`. Call it only from inside a
+/// server function: the context comes from Leptos' reactive owner.
+pub async fn serve<T>(f: impl AsyncFnOnce(&Ctx) -> Result<T, AppError>) -> Result<T, AppError> {
+    let ctx = ctx()?;
+    let result = f(&ctx).await;
+    ctx.finish(result)
+}
+
+fn ctx() -> Result<Ctx, AppError> {
     let missing = || AppError::internal(anyhow::anyhow!("server function context missing"));
     Ok(Ctx {
         state: use_context::<AppState>().ok_or_else(missing)?,
@@ -51,20 +60,6 @@ impl Ctx {
     pub async fn member(&self, slug: &str) -> Result<CurrentMember, AppError> {
         let account = self.account().await?;
         identity::member_of(&self.state.db, &account, slug).await
-    }
-
-    pub async fn viewer(&self) -> Result<Option<Viewer>, AppError> {
-        let Some(account) = self.maybe_account().await? else {
-            return Ok(None);
-        };
-        let orgs = identity::memberships(&self.state.db, account.id).await?;
-        let active_slug = identity::active_org(&account, &orgs).map(|o| o.slug);
-        Ok(Some(Viewer {
-            email: account.email.as_ref().map(|e| e.to_string()),
-            orgs,
-            active_slug,
-            builtin: matches!(account.session, SessionHandle::Builtin { .. }),
-        }))
     }
 
     /// Our public origin: PUBLIC_URL's when set, else what the browser asked for.
@@ -135,7 +130,7 @@ impl Ctx {
     }
 
     /// Gives an error its HTTP status (and `Retry-After`) for API callers.
-    pub fn finish<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
+    fn finish<T>(&self, result: Result<T, AppError>) -> Result<T, AppError> {
         if let Err(error) = &result
             && !self.is_form_post()
         {

@@ -1,20 +1,98 @@
 //! Built-in accounts: sign-up creates the account and its personal org in
 //! one transaction; sign-in checks the password without revealing whether
-//! the email exists.
+//! the email exists. Both are rate limited per client address (sign-in also
+//! per email), counted before the input is even read, so that malformed
+//! attempts count too.
+
+use std::net::IpAddr;
 
 use super::{db_error, orgs, unique_violation};
 use crate::{
-    domain::{AccountId, Email, NewPassword, OrgId, OrgName, OrgRole},
+    domain::{AccountId, Email, NewPassword, OrgId, OrgName, OrgRole, Viewer},
     error::AppError,
     server::{
-        auth::password,
+        auth::{
+            identity::{self, Authenticator, CurrentAccount, SessionHandle},
+            password, rate_limit,
+        },
         db::{Db, TenantScope},
     },
 };
 
+/// Creates a built-in account and its personal org from what the sign-up
+/// form sent; returns both.
+#[tracing::instrument(skip(db, auth, password))]
+pub async fn sign_up(
+    db: &Db,
+    auth: &Authenticator,
+    client_ip: IpAddr,
+    email: &str,
+    password: &str,
+) -> Result<(AccountId, OrgId), AppError> {
+    if !auth.is_builtin() {
+        return Err(AppError::Conflict(
+            "Accounts are managed by Clerk on this site.".into(),
+        ));
+    }
+    rate_limit::hit(
+        db,
+        &format!("signup:ip:{client_ip}"),
+        rate_limit::SIGN_UP_PER_ADDRESS,
+    )
+    .await?;
+    let email = Email::parse(email).map_err(|e| AppError::field("email", e.to_string()))?;
+    let password = NewPassword::parse(password, email.as_str())
+        .map_err(|e| AppError::field("password", e.to_string()))?;
+    create_account(db, &email, password).await
+}
+
+/// The built-in account for these credentials.
+#[tracing::instrument(skip(db, auth, password))]
+pub async fn sign_in(
+    db: &Db,
+    auth: &Authenticator,
+    client_ip: IpAddr,
+    email: &str,
+    password: String,
+) -> Result<AccountId, AppError> {
+    if !auth.is_builtin() {
+        return Err(AppError::Conflict(
+            "Sign-in is handled by Clerk on this site.".into(),
+        ));
+    }
+    rate_limit::hit(
+        db,
+        &format!("signin:ip:{client_ip}"),
+        rate_limit::SIGN_IN_PER_ADDRESS,
+    )
+    .await?;
+    // Keyed by what was typed (normalized), so guessing at one account is
+    // slowed whether or not the address exists.
+    let normalized = email.trim().to_lowercase();
+    rate_limit::hit(
+        db,
+        &format!("signin:email:{normalized}"),
+        rate_limit::SIGN_IN_PER_ACCOUNT,
+    )
+    .await?;
+    check_credentials(db, email, password).await
+}
+
+/// The signed-in person as the header and the account page show them.
+pub async fn viewer(db: &Db, account: &CurrentAccount) -> Result<Viewer, AppError> {
+    let orgs = identity::memberships(db, account.id).await?;
+    let active_slug = identity::active_org(account, &orgs).map(|o| o.slug);
+    Ok(Viewer {
+        email: account.email.as_ref().map(|e| e.to_string()),
+        orgs,
+        active_slug,
+        builtin: matches!(account.session, SessionHandle::Builtin { .. }),
+    })
+}
+
 /// Returns the new account and its personal org.
 #[tracing::instrument(skip(db, password), fields(email = %email))]
-pub async fn sign_up(
+async fn create_account(
     db: &Db,
     email: &Email,
     password: NewPassword,
@@ -55,11 +133,7 @@ pub async fn sign_up(
 /// The account for these credentials. A wrong email and a wrong password
 /// get the same error after the same amount of work.
 #[tracing::instrument(skip(db, password))]
-pub async fn check_credentials(
-    db: &Db,
-    email: &str,
-    password: String,
-) -> Result<AccountId, AppError> {
+async fn check_credentials(db: &Db, email: &str, password: String) -> Result<AccountId, AppError> {
     let email = Email::parse(email).ok();
     let found: Option<(uuid::Uuid, Option<String>)> = match &email {
         Some(email) => {

@@ -4,8 +4,11 @@
 //! to one tenant (an ordinary tenant transaction), and the secret's hash must
 //! match a row there, so finding an invitation never reads across tenants.
 
+use std::fmt;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{db_error, orgs, unique_violation};
@@ -14,11 +17,56 @@ use crate::{
     error::AppError,
     server::{
         auth::identity::{CurrentAccount, CurrentMember},
+        clients::mailer::Mailer,
         db::{Db, TenantScope},
     },
 };
 
 pub const VALID_DAYS: i32 = 7;
+
+/// What became of an invitation's email. The invitation exists whatever
+/// it is: mail is a convenience on top of the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailOutcome {
+    Sent,
+    /// SMTP is not configured here; the link is only shown (and logged).
+    Off,
+    Failed,
+}
+
+impl MailOutcome {
+    /// The word the settings page reads from its URL after a redirect.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailOutcome::Sent => "sent",
+            MailOutcome::Off => "off",
+            MailOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<MailOutcome> {
+        [MailOutcome::Sent, MailOutcome::Off, MailOutcome::Failed]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == word)
+    }
+}
+
+impl fmt::Display for MailOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A just-created invitation. No `Debug`: it holds the link's secret.
+pub struct NewInvitation {
+    pub invitation: InvitationView,
+    /// The link's token: it exists only now (we store its hash).
+    pub token: String,
+    /// `{site origin}/invite/{token}`, the link the invitee opens.
+    pub link: String,
+    pub mail: MailOutcome,
+}
 
 fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -35,14 +83,54 @@ fn org_of(token: &str) -> Result<OrgId, AppError> {
         .map_err(|_| AppError::NotFound("invitation".into()))
 }
 
-/// Creates an invitation and returns its token (the only time it exists).
-#[tracing::instrument(skip(db, member), fields(org = %member.org.id))]
+/// Creates an invitation to `email` and mails its link (links point at
+/// `site_origin`). Returns the link: the only time it exists.
+#[tracing::instrument(skip(db, mailer, member, site_origin), fields(org = %member.org.id))]
 pub async fn create(
+    db: &Db,
+    mailer: &Mailer,
+    member: &CurrentMember,
+    email: &Email,
+    role: OrgRole,
+    site_origin: &str,
+) -> Result<NewInvitation, AppError> {
+    let (invitation, token) = insert(db, member, email, role).await?;
+    let link = format!("{site_origin}/invite/{token}");
+    let mail = match mailer.send_invitation(email, &member.org.name, &link).await {
+        Ok(true) => MailOutcome::Sent,
+        Ok(false) => {
+            tracing::info!(
+                org = %member.org.slug,
+                invitee = %email,
+                %link,
+                "invitation link (SMTP not configured)"
+            );
+            MailOutcome::Off
+        }
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                invitee = %email,
+                "could not email an invitation"
+            );
+            MailOutcome::Failed
+        }
+    };
+    Ok(NewInvitation {
+        invitation,
+        token,
+        link,
+        mail,
+    })
+}
+
+/// Stores the invitation (only its token's hash) and returns it with its token.
+async fn insert(
     db: &Db,
     member: &CurrentMember,
     email: &Email,
     role: OrgRole,
-) -> Result<String, AppError> {
+) -> Result<(InvitationView, String), AppError> {
     member.require(Permission::ManageInvitations)?;
     if role == OrgRole::Owner {
         return Err(AppError::field(
@@ -70,31 +158,42 @@ pub async fn create(
     if already_member {
         return Err(AppError::field("email", "That person is already a member."));
     }
-    let inserted = sqlx::query(
+    let id = InvitationId::random();
+    let inserted: Result<String, _> = sqlx::query_scalar(
         "insert into invitations (org_id, id, email, role, token_hash, invited_by, expires_at)
-         values ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7))",
+         values ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7))
+         returning to_char(expires_at, 'YYYY-MM-DD')",
     )
     .bind(member.org.id.as_uuid())
-    .bind(InvitationId::random().as_uuid())
+    .bind(id.as_uuid())
     .bind(email.as_str())
     .bind(role.as_str())
     .bind(token_hash(&token))
     .bind(member.org.user_id.as_uuid())
     .bind(VALID_DAYS)
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await;
-    if let Err(error) = inserted {
-        return Err(match unique_violation(&error).as_deref() {
-            Some("invitations_open_email_idx") => AppError::field(
-                "email",
-                "That address already has an open invitation. Revoke it to send a new one.",
-            ),
-            _ => db_error(error),
-        });
-    }
+    let expires = match inserted {
+        Ok(expires) => expires,
+        Err(error) => {
+            return Err(match unique_violation(&error).as_deref() {
+                Some("invitations_open_email_idx") => AppError::field(
+                    "email",
+                    "That address already has an open invitation. Revoke it to send a new one.",
+                ),
+                _ => db_error(error),
+            });
+        }
+    };
     tx.commit().await.map_err(db_error)?;
     tracing::info!(invitee = %email, "invitation created");
-    Ok(token)
+    let invitation = InvitationView {
+        id,
+        email: email.as_str().to_owned(),
+        role,
+        expires,
+    };
+    Ok((invitation, token))
 }
 
 /// Open invitations (not accepted, revoked or expired).
@@ -207,7 +306,8 @@ pub async fn preview(db: &Db, token: &str) -> Result<InvitationPreview, AppError
     })
 }
 
-/// Joins the org as invited. Only the invited address may accept, once.
+/// Joins the org as invited and makes it the session's active org. Only
+/// the invited address may accept, once.
 #[tracing::instrument(skip(db, account, token), fields(account = %account.id))]
 pub async fn accept(db: &Db, account: &CurrentAccount, token: &str) -> Result<OrgId, AppError> {
     let org = org_of(token)?;
@@ -237,5 +337,19 @@ pub async fn accept(db: &Db, account: &CurrentAccount, token: &str) -> Result<Or
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     db.identity().forget_memberships();
+    orgs::make_active(db, account, org).await?;
     Ok(org)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MailOutcome;
+
+    #[test]
+    fn a_mail_outcome_survives_the_redirect_url() {
+        for outcome in [MailOutcome::Sent, MailOutcome::Off, MailOutcome::Failed] {
+            assert_eq!(MailOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(MailOutcome::parse("delivered"), None);
+    }
 }

@@ -1,14 +1,17 @@
-//! Creating, renaming and deleting organizations.
+//! Creating, opening, renaming and deleting organizations.
 
 use rand::Rng;
 use sqlx::PgConnection;
 
-use super::db_error;
+use super::{db_error, invitations, members};
 use crate::{
-    domain::{OrgId, OrgName, OrgRole, OrgSummary, Permission, SummaryLanguage, UserId},
+    domain::{OrgId, OrgName, OrgPage, OrgRole, OrgSummary, Permission, SummaryLanguage, UserId},
     error::AppError,
     server::{
-        auth::identity::{CurrentAccount, CurrentMember},
+        auth::{
+            identity::{CurrentAccount, CurrentMember, SessionHandle},
+            session,
+        },
         db::{Db, TenantScope, TenantTx},
     },
 };
@@ -104,6 +107,49 @@ pub async fn create(
     })
 }
 
+/// The org as this member may see it (invitations only for those who
+/// manage them; links point at `site_origin`). Opening an org makes it the
+/// session's active one, where "the app" lands next time.
+#[tracing::instrument(skip(db, member, site_origin), fields(org = %member.org.id))]
+pub async fn open(db: &Db, member: &CurrentMember, site_origin: &str) -> Result<OrgPage, AppError> {
+    member.require(Permission::ViewHistory)?;
+    make_active(db, &member.account, member.org.id).await?;
+    let members = members::list(db, member).await?;
+    let invitations = if member.role().allows(Permission::ManageInvitations) {
+        Some(invitations::list(db, member).await?)
+    } else {
+        None
+    };
+    let summary_language = summary_language(db, member).await?;
+    Ok(OrgPage {
+        org: member.org.clone(),
+        members,
+        invitations,
+        site_origin: site_origin.to_owned(),
+        summary_language,
+    })
+}
+
+/// Makes `org` the session's active org. Only built-in sessions keep one:
+/// Clerk's token names its own.
+pub(crate) async fn make_active(
+    db: &Db,
+    account: &CurrentAccount,
+    org: OrgId,
+) -> Result<(), AppError> {
+    if let SessionHandle::Builtin {
+        token_hash,
+        active_org,
+    } = &account.session
+        && *active_org != Some(org)
+    {
+        session::set_active_org(db, token_hash, org)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
 #[tracing::instrument(skip(db, member), fields(org = %member.org.id))]
 pub async fn rename(db: &Db, member: &CurrentMember, name: OrgName) -> Result<(), AppError> {
     member.require(Permission::RenameOrg)?;
@@ -165,6 +211,7 @@ pub async fn summary_language(
     db: &Db,
     member: &CurrentMember,
 ) -> Result<Option<SummaryLanguage>, AppError> {
+    member.require(Permission::ViewHistory)?;
     let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
     let language = summary_language_in(&mut tx).await?;
     tx.commit().await.map_err(db_error)?;
