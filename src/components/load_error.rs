@@ -10,10 +10,8 @@ use crate::error::AppError;
 pub fn LoadError(error: AppError) -> impl IntoView {
     #[cfg(feature = "ssr")]
     {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>()
-            && let Ok(status) = axum::http::StatusCode::from_u16(error.status_code())
-        {
-            response.set_status(status);
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(error.http_status());
         }
     }
     if error == AppError::Unauthorized {

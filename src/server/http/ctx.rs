@@ -3,7 +3,7 @@
 
 use axum::{
     extract::ConnectInfo,
-    http::{HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderValue, header, request::Parts},
 };
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
@@ -64,16 +64,7 @@ impl Ctx {
 
     /// Our public origin: PUBLIC_URL's when set, else what the browser asked for.
     pub fn site_origin(&self) -> String {
-        if let Some(origin) = &self.state.web.public_origin {
-            return origin.clone();
-        }
-        let host = self
-            .parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}")
+        self.state.web.site_origin(&self.parts.headers)
     }
 
     pub fn client_ip(&self) -> IpAddr {
@@ -134,10 +125,7 @@ impl Ctx {
         if let Err(error) = &result
             && !self.is_form_post()
         {
-            self.response.set_status(
-                StatusCode::from_u16(error.status_code())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
+            self.response.set_status(error.http_status());
             if let Some(seconds) = error.retry_after() {
                 self.response
                     .insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
