@@ -31,6 +31,11 @@
 //! * rows live [`Timing::ttl`] (24 h) from their claim; reads ignore expired
 //!   rows, the next claim overwrites one, and [`purge_expired`] deletes them.
 //!
+//! The claim commits on its own, before the work, rather than inside the
+//! transaction that carries the effect: the wrapped handlers span several
+//! transactions and outside calls (a Dodo checkout), and duplicates in other
+//! processes must see the claim while that work runs.
+//!
 //! Waiting polls rather than LISTENs: duplicates are rare, the wait is
 //! bounded, and a poll needs no per-process listener to keep alive.
 //!
