@@ -11,6 +11,7 @@ mod dodo;
 mod embedded;
 mod health;
 mod helpers;
+mod idempotency;
 mod identity_cache;
 mod invitations;
 mod languages;

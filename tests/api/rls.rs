@@ -43,6 +43,10 @@ const DEFINER_FUNCTIONS: &[(&str, &str)] = &[
         "the sweeper: ids of orgs holding a reservation nobody settles any more (org ids only; the settling runs in each org's tenant transaction)",
     ),
     (
+        "orgs_with_expired_idempotency_keys",
+        "the Idempotency-Key purge: ids of orgs holding expired keys (org ids only; the delete runs in each org's tenant transaction)",
+    ),
+    (
         "org_id_by_slug",
         "`tldw plan set --org <slug>`; executable by the owner role only, not the app",
     ),

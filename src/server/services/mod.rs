@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod billing;
+pub mod idempotency;
 pub mod invitations;
 pub mod members;
 pub mod orgs;
