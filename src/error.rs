@@ -41,6 +41,11 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request with the same `Idempotency-Key` is still being answered.
+    #[error(
+        "A request with this Idempotency-Key is still being processed. Retry in {retry_after_seconds} seconds to get its answer."
+    )]
+    InProgress { retry_after_seconds: u64 },
     #[error("Please correct the highlighted fields.")]
     Validation(Vec<FieldError>),
     #[error("Too many attempts. Try again in {retry_after_seconds} seconds.")]
@@ -103,6 +108,9 @@ impl AppError {
             }
             | AppError::DatabaseUnavailable {
                 retry_after_seconds,
+            }
+            | AppError::InProgress {
+                retry_after_seconds,
             } => Some(*retry_after_seconds),
             _ => None,
         }
@@ -128,7 +136,7 @@ impl AppError {
             AppError::Unauthorized | AppError::InvalidApiKey | AppError::BadCredentials => 401,
             AppError::Forbidden | AppError::Refused(_) => 403,
             AppError::NotFound(_) => 404,
-            AppError::Conflict(_) => 409,
+            AppError::Conflict(_) | AppError::InProgress { .. } => 409,
             AppError::Validation(_) => 422,
             AppError::RateLimited { .. }
             | AppError::Throttled { .. }
@@ -150,6 +158,7 @@ impl AppError {
             AppError::Forbidden | AppError::Refused(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::InProgress { .. } => "in_progress",
             AppError::Validation(_) => "invalid",
             AppError::RateLimited { .. } | AppError::Throttled { .. } => "rate_limited",
             AppError::QuotaExceeded { .. } => "quota_exceeded",

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::{
     billing::{FakeDodo, billing_vars},
-    helpers::{Reply, TestApp, spawn_app, spawn_app_with},
+    helpers::{
+        Reply, TestApp, TestDb, spawn_app, spawn_app_with, spawn_instance_with, superuser_conn,
+    },
     summaries::{Tube, vars, video},
 };
 
@@ -649,6 +651,130 @@ async fn every_route_answers_as_its_openapi_document_says() {
         422
     );
 
+    // Invitations.
+    let t = "/api/v1/orgs/{slug}/invitations";
+    let invite = |email: &str| json!({"email": email, "role": "member"});
+    let created = checked(
+        c,
+        &app,
+        Method::POST,
+        t,
+        &format!("{org}/invitations"),
+        o,
+        Some(invite("new-contract@example.com")),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let created: Value = created.json();
+    assert_eq!(created["mail"], "off", "{created}");
+    assert!(
+        created["link"].as_str().unwrap().contains("/invite/"),
+        "{created}"
+    );
+    let id = created["invitation"]["id"].as_str().unwrap().to_owned();
+    let open = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/invitations"),
+        o,
+        None,
+    )
+    .await;
+    assert_eq!(open.status, 200);
+    assert_eq!(
+        open.json::<Value>().as_array().unwrap().len(),
+        1,
+        "{}",
+        open.body
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            t,
+            &format!("{org}/invitations"),
+            Auth::Cookie(&leaver_after(&app).await),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/invitations"),
+            o,
+            Some(invite("new-contract@example.com"))
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/invitations"),
+            o,
+            Some(json!({"email": "not an address", "role": "member"}))
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            t,
+            &format!("{org}/invitations"),
+            o,
+            Some(json!({"email": "x@example.com", "role": "owner"}))
+        )
+        .await
+        .status,
+        422
+    );
+    let t1 = "/api/v1/orgs/{slug}/invitations/{id}";
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::DELETE,
+            t1,
+            &format!("{org}/invitations/{id}"),
+            o,
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::DELETE,
+            t1,
+            &format!("{org}/invitations/{id}"),
+            o,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+
     // Billing.
     let t = "/api/v1/orgs/{slug}/billing";
     let billing = checked(c, &app, Method::GET, t, &format!("{org}/billing"), m, None).await;
@@ -749,7 +875,41 @@ async fn every_route_answers_as_its_openapi_document_says() {
         403
     );
 
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            "/api/v1/orgs/{slug}/invitations",
+            &format!("{org}/invitations"),
+            m,
+            None
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::POST,
+            "/api/v1/orgs/{slug}/invitations",
+            &format!("{org}/invitations"),
+            m,
+            Some(invite("by-member@example.com"))
+        )
+        .await
+        .status,
+        403
+    );
+
     contract.assert_everything_called();
+}
+
+/// Someone with no membership in the contract org.
+async fn leaver_after(app: &TestApp) -> String {
+    app.sign_up("stranger-contract@example.com").await
 }
 
 /// The error every malformed request gets: JSON, the envelope, a 4xx.
@@ -990,4 +1150,75 @@ async fn the_reference_page_lists_every_route_from_the_document() {
     );
     // No third-party scripts or styles: everything is ours.
     assert!(!html.contains("cdn."), "a CDN on /api/docs");
+}
+
+#[tokio::test]
+async fn twenty_identical_posts_with_one_idempotency_key_on_two_instances_make_one_invitation() {
+    let db = TestDb::new().await;
+    let apps = [
+        std::sync::Arc::new(spawn_instance_with(&db, &[]).await),
+        std::sync::Arc::new(spawn_instance_with(&db, &[]).await),
+    ];
+    let owner = apps[0].sign_up("idem-owner@example.com").await;
+    let slug = apps[0].create_org(&owner, "Idempotent").await;
+    let path = format!("/api/v1/orgs/{slug}/invitations");
+    let post = |app: std::sync::Arc<TestApp>, key: &'static str, email: &'static str| {
+        let (owner, path) = (owner.clone(), path.clone());
+        async move {
+            let request = app
+                .client
+                .post(app.url(&path))
+                .header("cookie", &owner)
+                .header("origin", &app.address)
+                .header("idempotency-key", key)
+                .json(&json!({"email": email, "role": "member"}));
+            Reply::read(request.send().await.unwrap()).await
+        }
+    };
+    let replies = futures_util::future::join_all(
+        (0..20).map(|i| tokio::spawn(post(apps[i % 2].clone(), "invite-once", "once@example.com"))),
+    )
+    .await;
+    let replies: Vec<Reply> = replies.into_iter().map(Result::unwrap).collect();
+    let bodies: BTreeSet<&str> = replies.iter().map(|r| r.body.as_str()).collect();
+    for reply in &replies {
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    assert_eq!(
+        bodies.len(),
+        1,
+        "every retry gets the first answer: {bodies:?}"
+    );
+    let replayed = replies
+        .iter()
+        .filter(|r| r.header("idempotent-replayed") == Some("true"))
+        .count();
+    assert_eq!(replayed, 19, "one ran, nineteen were replayed");
+    let mut conn = superuser_conn(&db).await;
+    let invitations: i64 = sqlx::query_scalar("select count(*) from invitations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(invitations, 1, "one effect");
+
+    // The same key for another request is refused, naming the header.
+    let other = post(apps[1].clone(), "invite-once", "twice@example.com").await;
+    assert_envelope(&other, 422, "invalid");
+    assert!(
+        other.json::<Value>()["error"]["fields"]["Idempotency-Key"].is_string(),
+        "{}",
+        other.body
+    );
+    // A new key is a new request; a bad key is a 422.
+    assert_eq!(
+        post(apps[0].clone(), "invite-twice", "twice@example.com")
+            .await
+            .status,
+        201
+    );
+    assert_envelope(
+        &post(apps[0].clone(), "", "three@example.com").await,
+        422,
+        "invalid",
+    );
 }

@@ -1,10 +1,15 @@
 //! `/api/v1/orgs/{slug}/billing`: the plan, its subscription and payments;
 //! checkout and the customer portal for owners and admins.
 
-use axum::{Json, extract::State, http::HeaderMap};
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiResult, caller::OrgMember, input::ApiJson};
+use super::{ApiResult, caller::OrgMember, idempotent, input::ApiBody};
 use crate::{
     domain::{PaymentView, PlanId, SubscriptionView},
     error::AppError,
@@ -73,10 +78,14 @@ pub async fn get_billing(
     post,
     path = "/api/v1/orgs/{slug}/billing/checkout",
     tag = "billing",
-    params(("slug" = String, Path, description = "The organization's slug")),
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body return the first checkout"),
+    ),
     request_body = CheckoutRequest,
     responses(
         (status = 200, description = "Where to pay", body = CheckoutStarted),
+        (status = 409, description = "A request with this Idempotency-Key is still running (`in_progress`)", body = ErrorEnvelope),
         (status = 403, description = "Members may not buy", body = ErrorEnvelope),
         (status = 422, description = "Not a paid plan", body = ErrorEnvelope),
         (status = 503, description = "Billing is off here, or Dodo is not answering", body = ErrorEnvelope),
@@ -86,13 +95,17 @@ pub async fn checkout(
     State(state): State<AppState>,
     OrgMember(member): OrgMember,
     headers: HeaderMap,
-    ApiJson(request): ApiJson<CheckoutRequest>,
-) -> ApiResult<Json<CheckoutStarted>> {
-    let plan = PlanId::parse(&request.plan)
-        .ok_or_else(|| AppError::field("plan", "Choose a plan: pro or team."))?;
-    let origin = state.web.site_origin(&headers);
-    let checkout_url = state.billing.start_checkout(&member, plan, &origin).await?;
-    Ok(Json(CheckoutStarted { checkout_url }))
+    body: ApiBody<CheckoutRequest>,
+) -> ApiResult<Response> {
+    let route = "/api/v1/orgs/{slug}/billing/checkout";
+    idempotent::once(&state.db, &member, &headers, route, &body.raw, || async {
+        let plan = PlanId::parse(&body.value.plan)
+            .ok_or_else(|| AppError::field("plan", "Choose a plan: pro or team."))?;
+        let origin = state.web.site_origin(&headers);
+        let checkout_url = state.billing.start_checkout(&member, plan, &origin).await?;
+        Ok(Json(CheckoutStarted { checkout_url }).into_response())
+    })
+    .await
 }
 
 /// A link to Dodo's customer portal for the org (owners and admins).

@@ -3,17 +3,61 @@
 //! 400/413/415/422 that names the problem, never plain text.
 
 use axum::{
+    body::Bytes,
     extract::{
-        FromRequest, FromRequestParts,
+        FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, QueryRejection},
     },
-    http::StatusCode,
+    http::{StatusCode, header},
 };
+use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
 /// The most a JSON body of `/api/v1` may hold (every body is a few fields).
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// A JSON body together with its bytes as sent (for the idempotency
+/// fingerprint), rejected exactly as [`ApiJson`] is.
+pub struct ApiBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T, S> FromRequest<S> for ApiBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_media_type);
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge {
+                        limit_bytes: MAX_JSON_BYTES,
+                    }
+                } else {
+                    AppError::BadRequest(format!(
+                        "The body could not be read: {}.",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&raw)?;
+        Ok(ApiBody { value, raw })
+    }
+}
 
 /// `axum::Json` whose rejection is an [`AppError`].
 #[derive(FromRequest)]
@@ -65,6 +109,19 @@ impl From<QueryRejection> for AppError {
             ),
         )
     }
+}
+
+/// `application/json` or `application/…+json`, parameters aside (axum's
+/// rule for `Json`).
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// serde's own words (which name the field and the type it wanted) without

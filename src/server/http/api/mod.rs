@@ -8,7 +8,9 @@
 mod billing;
 mod caller;
 mod docs;
+mod idempotent;
 mod input;
+mod invitations;
 mod me;
 mod orgs;
 mod summaries;
@@ -168,6 +170,11 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orgs::get_org, orgs::patch_org))
         .routes(routes!(orgs::list_members))
         .routes(routes!(orgs::patch_member, orgs::delete_member))
+        .routes(routes!(
+            invitations::list_invitations,
+            invitations::create_invitation
+        ))
+        .routes(routes!(invitations::delete_invitation))
         .routes(routes!(
             summaries::request_summary,
             summaries::list_summaries

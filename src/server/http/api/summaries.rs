@@ -5,7 +5,7 @@
 use axum::{
     Json,
     extract::{Path, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     ApiResult,
     caller::OrgMember,
-    input::{ApiJson, ApiQuery},
+    idempotent,
+    input::{ApiBody, ApiQuery},
 };
 use crate::{
     domain::{SummaryStatus, VideoId},
@@ -70,13 +71,16 @@ pub struct HistoryQuery {
     post,
     path = "/api/v1/orgs/{slug}/summaries",
     tag = "summaries",
-    params(("slug" = String, Path, description = "The organization's slug")),
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body return the first answer"),
+    ),
     request_body = SummaryRequest,
     responses(
         (status = 200, description = "The summary, ready", body = ReadySummary),
         (status = 202, description = "Being made; poll `Location`", body = PendingSummary,
             headers(("Location" = String), ("Retry-After" = u32))),
-        (status = 409, description = "The video has no summary we can make (no transcript, private, too long…)", body = ErrorEnvelope),
+        (status = 409, description = "The video has no summary we can make (no transcript, private, too long…: `conflict`), or a request with this Idempotency-Key is still running (`in_progress`)", body = ErrorEnvelope),
         (status = 429, description = "`quota_exceeded` (the month's summaries are used) or `rate_limited` (too fast)", body = ErrorEnvelope,
             headers(("Retry-After" = u64))),
     ),
@@ -84,13 +88,19 @@ pub struct HistoryQuery {
 pub async fn request_summary(
     State(state): State<AppState>,
     OrgMember(member): OrgMember,
-    ApiJson(request): ApiJson<SummaryRequest>,
+    headers: HeaderMap,
+    body: ApiBody<SummaryRequest>,
 ) -> ApiResult<Response> {
-    let video = VideoId::parse(&request.url).map_err(|e| AppError::field("url", e.to_string()))?;
-    Ok(match state.summaries.request(&member, &video).await? {
-        Requested::Ready(summary) => Json(summary).into_response(),
-        Requested::Pending => pending(&member.org.slug, &video, None),
+    let route = "/api/v1/orgs/{slug}/summaries";
+    idempotent::once(&state.db, &member, &headers, route, &body.raw, || async {
+        let url = &body.value.url;
+        let video = VideoId::parse(url).map_err(|e| AppError::field("url", e.to_string()))?;
+        Ok(match state.summaries.request(&member, &video).await? {
+            Requested::Ready(summary) => Json(summary).into_response(),
+            Requested::Pending => pending(&member.org.slug, &video, None),
+        })
     })
+    .await
 }
 
 /// The summary of a video this org asked for: the same shapes as the POST.
