@@ -23,5 +23,6 @@ mod quota;
 mod rls;
 mod summaries;
 mod summarizer;
+mod usage;
 mod video_cache;
 mod youtube;
