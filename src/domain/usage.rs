@@ -99,12 +99,13 @@ pub struct UsageTotals {
 impl UsageTotals {
     /// The sums of `days`.
     pub fn of(days: &[UsageDay]) -> UsageTotals {
-        days.iter().fold(UsageTotals::default(), |sum, day| UsageTotals {
-            fresh: sum.fresh + day.fresh,
-            cached: sum.cached + day.cached,
-            cost_micros: sum.cost_micros + day.cost_micros,
-            saved_micros: sum.saved_micros + day.saved_micros,
-        })
+        days.iter()
+            .fold(UsageTotals::default(), |sum, day| UsageTotals {
+                fresh: sum.fresh + day.fresh,
+                cached: sum.cached + day.cached,
+                cost_micros: sum.cost_micros + day.cost_micros,
+                saved_micros: sum.saved_micros + day.saved_micros,
+            })
     }
 }
 
@@ -159,9 +160,22 @@ mod tests {
     #[test]
     fn the_window_refuses_anything_else() {
         for raw in [
-            "", "0", "91", "256", "-1", "abc", "1.5", "30d", "+", "999999999999",
+            "",
+            "0",
+            "91",
+            "256",
+            "-1",
+            "abc",
+            "1.5",
+            "30d",
+            "+",
+            "999999999999",
         ] {
-            assert_eq!(UsageWindow::parse(Some(raw)), Err(UsageWindowError), "{raw}");
+            assert_eq!(
+                UsageWindow::parse(Some(raw)),
+                Err(UsageWindowError),
+                "{raw}"
+            );
         }
     }
 

@@ -130,7 +130,17 @@ async fn spent(
     days_ago: i32,
     time: &str,
 ) {
-    record(test_db, org, user, video, variant, days_ago, time, "succeeded").await;
+    record(
+        test_db,
+        org,
+        user,
+        video,
+        variant,
+        days_ago,
+        time,
+        "succeeded",
+    )
+    .await;
     let (org_uuid, user) = (org.as_uuid(), user.as_uuid());
     as_owner_in_org(
         test_db,
@@ -242,7 +252,10 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
     as_owner_in_org(
         &test_db,
         a,
-        &format!("insert into videos (video_id, status) values ('{}', 'failed')", vid(5)),
+        &format!(
+            "insert into videos (video_id, status) values ('{}', 'failed')",
+            vid(5)
+        ),
     )
     .await;
     as_owner_in_org(
@@ -261,8 +274,28 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
 
     // Org A's month. Today: a real cache hit (below), a unit in flight and
     // a refunded one (neither is a summary used).
-    record(&test_db, a, a_owner, &vid(10), "", 0, "00:00:01", "reserved").await;
-    record(&test_db, a, a_member, &vid(11), "", 0, "00:00:02", "refunded").await;
+    record(
+        &test_db,
+        a,
+        a_owner,
+        &vid(10),
+        "",
+        0,
+        "00:00:01",
+        "reserved",
+    )
+    .await;
+    record(
+        &test_db,
+        a,
+        a_member,
+        &vid(11),
+        "",
+        0,
+        "00:00:02",
+        "refunded",
+    )
+    .await;
     // Yesterday: nothing (org B used some; none of it is A's).
     // Two days ago: one made for A by its member, one from the cache.
     spent(&test_db, a, a_member, &vid(2), "", false, 2, "00:00:00").await;
@@ -274,7 +307,17 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
     // The oldest day of a 30-day window, at its first instant, and the day
     // before it, at its last.
     spent(&test_db, a, a_owner, &vid(6), "", true, 29, "00:00:00").await;
-    spent(&test_db, a, a_member, &vid(7), "", false, 30, "23:59:59.999").await;
+    spent(
+        &test_db,
+        a,
+        a_member,
+        &vid(7),
+        "",
+        false,
+        30,
+        "23:59:59.999",
+    )
+    .await;
     // Inside 90 days, and just outside.
     spent(&test_db, a, a_owner, &vid(8), "", false, 40, "08:00").await;
     spent(&test_db, a, a_owner, &vid(9), "", false, 90, "23:59:59.999").await;
@@ -294,12 +337,23 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
     };
     assert!(hit.from_cache);
 
+    // And a transcript A's member pasted today, through the real path
+    // (the built-in summarizer: made fresh, at no cost).
+    engine
+        .summarize_own_transcript(
+            &member(a, a_member, OrgRole::Member),
+            &VideoId::parse(&vid(13)).unwrap(),
+            "1\n00:00:01,000 --> 00:00:04,000\nWelcome to the usage review.\n\n2\n00:01:05,000 --> 00:01:09,000\nSpend went down because the cache served most requests.\n",
+        )
+        .await
+        .unwrap();
+
     let to = today(&test_db).await;
     // Any member may read the numbers.
     let reader = member(a, a_member, OrgRole::Member);
 
     let mut month = zeros(to, 30);
-    set(&mut month, 0, 0, 1, 0, 1_000);
+    set(&mut month, 0, 1, 1, 0, 1_000);
     set(&mut month, 2, 1, 1, 2_500, 400);
     set(&mut month, 5, 2, 0, 7_900, 0);
     set(&mut month, 29, 0, 1, 0, 50);
@@ -307,7 +361,7 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
     assert_eq!(
         month.totals,
         UsageTotals {
-            fresh: 3,
+            fresh: 4,
             cached: 3,
             cost_micros: 10_400,
             saved_micros: 1_450
@@ -318,14 +372,14 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
 
     // Today only.
     let mut one = zeros(to, 1);
-    set(&mut one, 0, 0, 1, 0, 1_000);
+    set(&mut one, 0, 1, 1, 0, 1_000);
     let got = usage::daily(&db, &reader, Some("1")).await.unwrap();
     assert_eq!(got.from, got.to);
     assert_eq!(got, expected(to, one));
 
     // One more day reaches the summary made 30 days ago at 23:59:59.999.
     let mut longer = zeros(to, 31);
-    set(&mut longer, 0, 0, 1, 0, 1_000);
+    set(&mut longer, 0, 1, 1, 0, 1_000);
     set(&mut longer, 2, 1, 1, 2_500, 400);
     set(&mut longer, 5, 2, 0, 7_900, 0);
     set(&mut longer, 29, 0, 1, 0, 50);
@@ -343,7 +397,7 @@ async fn a_month_of_history_gives_exact_days_spend_and_savings() {
         (to - Duration::days(89)).format("%Y-%m-%d").to_string()
     );
     let mut quarter = zeros(to, 90);
-    set(&mut quarter, 0, 0, 1, 0, 1_000);
+    set(&mut quarter, 0, 1, 1, 0, 1_000);
     set(&mut quarter, 2, 1, 1, 2_500, 400);
     set(&mut quarter, 5, 2, 0, 7_900, 0);
     set(&mut quarter, 29, 0, 1, 0, 50);

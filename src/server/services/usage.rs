@@ -7,9 +7,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 use super::{db_error, quota};
 use crate::{
-    domain::{
-        DailyUsage, Permission, PlanCatalog, UsageDay, UsageNow, UsageTotals, UsageWindow,
-    },
+    domain::{DailyUsage, Permission, PlanCatalog, UsageDay, UsageNow, UsageTotals, UsageWindow},
     error::AppError,
     server::{auth::identity::CurrentMember, db::Db},
 };
@@ -89,13 +87,15 @@ pub async fn daily(
 
     let days: Vec<UsageDay> = rows
         .into_iter()
-        .map(|(date, fresh, cached, cost_micros, saved_micros)| UsageDay {
-            date: date.format("%Y-%m-%d").to_string(),
-            fresh,
-            cached,
-            cost_micros,
-            saved_micros,
-        })
+        .map(
+            |(date, fresh, cached, cost_micros, saved_micros)| UsageDay {
+                date: date.format("%Y-%m-%d").to_string(),
+                fresh,
+                cached,
+                cost_micros,
+                saved_micros,
+            },
+        )
         .collect();
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return Err(AppError::internal(anyhow::anyhow!(
