@@ -12,6 +12,7 @@ pub mod role;
 pub mod summary;
 pub mod summary_language;
 pub mod transcript_file;
+pub mod usage;
 pub mod video_id;
 
 pub use billing::{
@@ -29,4 +30,5 @@ pub use summary::{
     format_dollars, format_timestamp,
 };
 pub use summary_language::{SummaryLanguage, SummaryLanguageError};
+pub use usage::{DailyUsage, UsageDay, UsageNow, UsageTotals, UsageWindow, UsageWindowError};
 pub use video_id::{VideoId, VideoIdError};

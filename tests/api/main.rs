@@ -25,5 +25,6 @@ mod rest;
 mod rls;
 mod summaries;
 mod summarizer;
+mod usage;
 mod video_cache;
 mod youtube;
