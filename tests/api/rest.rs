@@ -775,6 +775,70 @@ async fn every_route_answers_as_its_openapi_document_says() {
         404
     );
 
+    // Usage: the two summaries made above, both fresh today.
+    let t = "/api/v1/orgs/{slug}/usage";
+    let now = checked(c, &app, Method::GET, t, &format!("{org}/usage"), m, None).await;
+    assert_eq!(now.status, 200, "{}", now.body);
+    let now: Value = now.json();
+    assert_eq!(
+        (now["used"].clone(), now["plan"].clone()),
+        (json!(2), json!("free")),
+        "{now}"
+    );
+    let t = "/api/v1/orgs/{slug}/usage/daily";
+    let daily = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/usage/daily?days=7"),
+        m,
+        None,
+    )
+    .await;
+    assert_eq!(daily.status, 200, "{}", daily.body);
+    let daily: Value = daily.json();
+    assert_eq!(daily["days"].as_array().unwrap().len(), 7, "{daily}");
+    assert_eq!(
+        daily["totals"]["fresh"].as_i64().unwrap() + daily["totals"]["cached"].as_i64().unwrap(),
+        2,
+        "{daily}"
+    );
+    assert_eq!(
+        checked(
+            c,
+            &app,
+            Method::GET,
+            t,
+            &format!("{org}/usage/daily"),
+            m,
+            None
+        )
+        .await
+        .json::<Value>()["days"]
+            .as_array()
+            .unwrap()
+            .len(),
+        30
+    );
+    for bad in ["0", "91", "week"] {
+        assert_eq!(
+            checked(
+                c,
+                &app,
+                Method::GET,
+                t,
+                &format!("{org}/usage/daily?days={bad}"),
+                m,
+                None
+            )
+            .await
+            .status,
+            422,
+            "{bad}"
+        );
+    }
+
     // Billing.
     let t = "/api/v1/orgs/{slug}/billing";
     let billing = checked(c, &app, Method::GET, t, &format!("{org}/billing"), m, None).await;

@@ -14,6 +14,7 @@ mod invitations;
 mod me;
 mod orgs;
 mod summaries;
+mod usage;
 
 use axum::{
     Json, Router,
@@ -180,6 +181,8 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             summaries::list_summaries
         ))
         .routes(routes!(summaries::get_summary))
+        .routes(routes!(usage::current))
+        .routes(routes!(usage::daily))
         .routes(routes!(billing::get_billing))
         .routes(routes!(billing::checkout))
         .routes(routes!(billing::portal))
