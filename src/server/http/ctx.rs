@@ -57,7 +57,12 @@ impl Ctx {
         let Some(account) = self.maybe_account().await? else {
             return Ok(None);
         };
-        let orgs = identity::memberships(&self.state.db, account.id).await?;
+        // Never the case today (server functions do not read API keys), but
+        // a key session would see its one org, not its creator's others.
+        let orgs = match &account.session {
+            SessionHandle::ApiKey { member, .. } => vec![member.clone()],
+            _ => identity::memberships(&self.state.db, account.id).await?,
+        };
         let active_slug = identity::active_org(&account, &orgs).map(|o| o.slug);
         Ok(Some(Viewer {
             email: account.email.as_ref().map(|e| e.to_string()),
