@@ -421,7 +421,11 @@ fn NewKeySecret(created: CreatedApiKey) -> impl IntoView {
 }
 
 #[component]
-fn ApiKeyList(slug: String, keys: Vec<ApiKeyView>, action: ServerAction<RevokeApiKey>) -> impl IntoView {
+fn ApiKeyList(
+    slug: String,
+    keys: Vec<ApiKeyView>,
+    action: ServerAction<RevokeApiKey>,
+) -> impl IntoView {
     if keys.is_empty() {
         return view! {
             <p class="text-sm text-slate-500" data-testid="api-keys-empty">

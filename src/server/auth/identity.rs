@@ -292,7 +292,13 @@ mod tests {
 
     #[test]
     fn an_api_key_lands_only_in_its_own_org() {
-        let (own, personal) = (summary("own"), OrgSummary { personal: true, ..summary("me") });
+        let (own, personal) = (
+            summary("own"),
+            OrgSummary {
+                personal: true,
+                ..summary("me")
+            },
+        );
         let account = CurrentAccount {
             id: AccountId::random(),
             email: None,
