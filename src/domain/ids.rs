@@ -60,6 +60,10 @@ uuid_id!(
     /// An invitation to join an organization.
     InvitationId
 );
+uuid_id!(
+    /// A per-org API key (its secret is never an id).
+    ApiKeyId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
 //! Values parsed once at the edge: if one exists, it is valid.
 
+pub mod api_key;
 pub mod api_reference;
 pub mod billing;
 pub mod email;
@@ -15,11 +16,12 @@ pub mod transcript_file;
 pub mod usage;
 pub mod video_id;
 
+pub use api_key::{API_KEY_PREFIX, ApiKeyName, ApiKeyNameError, ApiKeyView, CreatedApiKey};
 pub use billing::{
     BillingEventView, BillingOverview, CheckoutProgress, PaymentView, SubscriptionView,
 };
 pub use email::{Email, EmailError};
-pub use ids::{AccountId, InvitationId, OrgId, UserId};
+pub use ids::{AccountId, ApiKeyId, InvitationId, OrgId, UserId};
 pub use membership::{InvitationPreview, InvitationView, MemberView, OrgPage, OrgSummary, Viewer};
 pub use org_name::OrgName;
 pub use password::{NewPassword, PasswordError};

@@ -22,10 +22,12 @@ pub enum Permission {
     RenameOrg,
     DeleteOrg,
     TransferOwnership,
+    /// Create, list and revoke the org's API keys.
+    ManageApiKeys,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Summarize,
         Permission::ViewHistory,
         Permission::ManageMembers,
@@ -34,6 +36,7 @@ impl Permission {
         Permission::RenameOrg,
         Permission::DeleteOrg,
         Permission::TransferOwnership,
+        Permission::ManageApiKeys,
     ];
 }
 
@@ -41,12 +44,14 @@ impl OrgRole {
     pub const ALL: [OrgRole; 3] = [OrgRole::Owner, OrgRole::Admin, OrgRole::Member];
 
     /// The matrix: members summarize and read history; admins also run the
-    /// org's people and billing; owners also delete it and hand it over.
+    /// org's people, billing and API keys; owners also delete it and hand it over.
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         match permission {
             Summarize | ViewHistory => true,
-            ManageMembers | ManageInvitations | ManageBilling | RenameOrg => self >= OrgRole::Admin,
+            ManageMembers | ManageInvitations | ManageBilling | RenameOrg | ManageApiKeys => {
+                self >= OrgRole::Admin
+            }
             DeleteOrg | TransferOwnership => self == OrgRole::Owner,
         }
     }
@@ -89,6 +94,7 @@ mod tests {
             (RenameOrg, [true, true, false]),
             (DeleteOrg, [true, false, false]),
             (TransferOwnership, [true, false, false]),
+            (ManageApiKeys, [true, true, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (permission, by_role) in expected {

@@ -1,4 +1,5 @@
-//! `/o/:slug/settings`: name, members and roles, invitations, leaving.
+//! `/o/:slug/settings`: name, members and roles, invitations, API keys,
+//! leaving.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -11,8 +12,12 @@ use crate::{
         form::{ErrorBanner, FormErrors, Panel, SubmitButton, TextField},
         load_error::LoadError,
     },
-    domain::{InvitationView, MemberView, OrgPage, OrgRole, Permission, SummaryLanguage},
+    domain::{
+        ApiKeyView, CreatedApiKey, InvitationView, MemberView, OrgPage, OrgRole, Permission,
+        SummaryLanguage,
+    },
     server_fns::{
+        api_keys::{CreateApiKey, RevokeApiKey, list_api_keys},
         invitations::{Invite, RevokeInvitation},
         orgs::{
             ChangeRole, DeleteOrg, LeaveOrg, RemoveMember, RenameOrg, SetSummaryLanguage,
@@ -33,6 +38,8 @@ struct Actions {
     revoke: ServerAction<RevokeInvitation>,
     leave: ServerAction<LeaveOrg>,
     delete: ServerAction<DeleteOrg>,
+    create_key: ServerAction<CreateApiKey>,
+    revoke_key: ServerAction<RevokeApiKey>,
 }
 
 impl Actions {
@@ -47,6 +54,8 @@ impl Actions {
             revoke: ServerAction::new(),
             leave: ServerAction::new(),
             delete: ServerAction::new(),
+            create_key: ServerAction::new(),
+            revoke_key: ServerAction::new(),
         }
     }
 
@@ -58,6 +67,16 @@ impl Actions {
             + self.transfer.version().get()
             + self.invite.version().get()
             + self.revoke.version().get()
+    }
+
+    /// What changes the key list: its own actions, and members leaving or
+    /// changing role (a removed creator's keys go with them).
+    fn key_versions(self) -> usize {
+        self.create_key.version().get()
+            + self.revoke_key.version().get()
+            + self.remove.version().get()
+            + self.change_role.version().get()
+            + self.transfer.version().get()
     }
 }
 
@@ -103,6 +122,7 @@ fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
             {page.invitations.clone().map(|invitations| view! {
                 <InvitationsPanel slug=slug.clone() invitations created site_origin=page.site_origin.clone() actions />
             })}
+            {role.allows(Permission::ManageApiKeys).then(|| view! { <ApiKeysPanel slug=slug.clone() role actions /> })}
             {(!page.org.personal).then(|| view! { <LeavePanel slug=slug.clone() action=actions.leave /> })}
             {(role.allows(Permission::DeleteOrg) && !page.org.personal).then(|| view! { <DeletePanel slug=slug.clone() action=actions.delete /> })}
         </div>
@@ -315,6 +335,147 @@ fn InvitationsPanel(
                 }.into_any()
             }}
         </Panel>
+    }
+}
+
+/// Owners and admins: keys for programs. The secret is shown once, right
+/// after creation, from the action's answer (never from a URL).
+#[component]
+fn ApiKeysPanel(slug: String, role: OrgRole, actions: Actions) -> impl IntoView {
+    let errors = FormErrors::of(actions.create_key);
+    let revoke_errors = FormErrors::of(actions.revoke_key);
+    let (list_slug, form_slug) = (slug.clone(), slug.clone());
+    let keys = Resource::new(
+        move || (list_slug.clone(), actions.key_versions()),
+        |(slug, _)| list_api_keys(slug),
+    );
+    // The secret arrives in the answer to a script's call: a plain form
+    // post would lose it, so the form waits for the page to hydrate.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    let roles: Vec<OrgRole> = [OrgRole::Member, OrgRole::Admin]
+        .into_iter()
+        .filter(|r| *r <= role)
+        .collect();
+    let created = move || actions.create_key.value().get().and_then(Result::ok);
+    let pending = actions.create_key.pending();
+    view! {
+        <Panel title="API keys" id="api-keys">
+            <p class="text-sm text-slate-600">
+                "A key lets a program act in this organization through the tldw API ("
+                <a href="/api/docs" class="text-indigo-700 underline">"/api/docs"</a>
+                "), with the role you choose. Send it as " <code class="text-xs">"Authorization: Bearer tldw_…"</code> "."
+            </p>
+            {move || created().map(|created| view! { <NewKeySecret created /> })}
+            <ActionForm action=actions.create_key attr:class="flex flex-col gap-3 sm:flex-row sm:items-start">
+                <input type="hidden" name="slug" value=form_slug />
+                <div class="flex-1"><TextField label="Key name" name="name" hint="Where it is used, e.g. \"Slack bot\"" error=errors.field("name") /></div>
+                <div class="space-y-1">
+                    <label for="api-key-role" class="block text-sm font-medium text-slate-700">"Role"</label>
+                    <select id="api-key-role" name="role" class="rounded-lg border border-slate-300 bg-white px-3 py-2">
+                        {roles.into_iter().map(|r| view! {
+                            <option value=r.as_str() selected=r == OrgRole::Member>{r.label()}</option>
+                        }).collect_view()}
+                    </select>
+                    <p class="text-sm text-rose-700" role="alert">{move || errors.field("role").get()}</p>
+                </div>
+                <div class="sm:pt-6">
+                    <button type="submit"
+                        class="inline-flex items-center justify-center rounded-lg bg-indigo-600 px-4 py-2 font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60"
+                        disabled=move || pending.get() || !hydrated.get()
+                        aria-busy=move || pending.get().to_string()>
+                        {move || if pending.get() { "Working…" } else { "Create key" }}
+                    </button>
+                </div>
+            </ActionForm>
+            <noscript><p class="text-sm text-slate-600">"Creating a key needs JavaScript: its secret is shown once, on this page."</p></noscript>
+            <ErrorBanner error=errors.general() />
+            <ErrorBanner error=revoke_errors.general() />
+            <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading keys…"</p> }>
+                {move || { let slug = slug.clone(); Suspend::new(async move {
+                    match keys.await {
+                        Ok(list) => view! { <ApiKeyList slug keys=list action=actions.revoke_key /> }.into_any(),
+                        Err(error) => view! { <p role="alert" class="text-sm text-rose-700">{error.to_string()}</p> }.into_any(),
+                    }
+                })}}
+            </Transition>
+        </Panel>
+    }
+}
+
+#[component]
+fn NewKeySecret(created: CreatedApiKey) -> impl IntoView {
+    let secret = created.secret.clone();
+    view! {
+        <div role="status" class="rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm text-amber-950" data-testid="api-key-secret-box">
+            <p class="font-medium">"Key \"" {created.key.name.clone()} "\" created. Copy it now: you won't see it again."</p>
+            <label for="api-key-secret" class="sr-only">"API key secret"</label>
+            <div class="mt-2 flex items-center gap-2">
+                <input id="api-key-secret" readonly=true value=secret.clone() data-testid="api-key-secret"
+                    class="w-full rounded border border-amber-300 bg-white px-2 py-1 font-mono text-xs" />
+                <CopyButton text=secret label="Copy key" />
+            </div>
+            <p class="mt-1 text-xs">"We keep only a fingerprint of it. If you lose it, revoke it and create another."</p>
+        </div>
+    }
+}
+
+#[component]
+fn ApiKeyList(
+    slug: String,
+    keys: Vec<ApiKeyView>,
+    action: ServerAction<RevokeApiKey>,
+) -> impl IntoView {
+    if keys.is_empty() {
+        return view! {
+            <p class="text-sm text-slate-500" data-testid="api-keys-empty">
+                "No API keys yet. Programs use a key to call the tldw API: see "
+                <a href="/api/docs" class="text-indigo-700 underline">"/api/docs"</a>
+            </p>
+        }
+        .into_any();
+    }
+    view! {
+        <ul role="list" class="divide-y divide-slate-100" data-testid="api-keys">
+            {keys.into_iter().map(|key| {
+                let slug = slug.clone();
+                let last_used = key.last_used_at.as_deref().map(short_time).unwrap_or_else(|| "never".into());
+                view! {
+                    <li class="flex flex-col gap-2 py-3 sm:flex-row sm:items-center sm:justify-between" data-api-key=key.name.clone()>
+                        <div>
+                            <p class="font-medium text-slate-900">
+                                {key.name.clone()}
+                                <code class="ml-2 rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600">{format!("{}…", key.prefix)}</code>
+                            </p>
+                            <p class="text-sm text-slate-500">
+                                {key.role.label()} " · by " {key.created_by.clone()}
+                                " · created " {short_time(&key.created_at)} " · last used " {last_used}
+                            </p>
+                        </div>
+                        <details class="text-sm">
+                            <summary class="cursor-pointer rounded-lg border border-slate-300 px-3 py-1.5 font-medium hover:bg-slate-50">"Revoke"</summary>
+                            <div class="mt-2 space-y-2 rounded-lg border border-rose-200 bg-rose-50 p-3">
+                                <p>"Programs using \"" {key.name.clone()} "\" stop working at once. This can't be undone."</p>
+                                <ActionForm action>
+                                    <input type="hidden" name="slug" value=slug />
+                                    <input type="hidden" name="id" value=key.id.to_string() />
+                                    <button type="submit" class="rounded-lg bg-rose-600 px-3 py-1.5 font-semibold text-white hover:bg-rose-500">"Yes, revoke this key"</button>
+                                </ActionForm>
+                            </div>
+                        </details>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+/// `2026-12-07T12:34:56Z` → `2026-12-07 12:34 UTC`.
+fn short_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_owned(),
     }
 }
 

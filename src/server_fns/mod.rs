@@ -4,6 +4,7 @@
 //! on them.
 
 pub mod api_docs;
+pub mod api_keys;
 pub mod auth;
 pub mod billing;
 pub mod invitations;

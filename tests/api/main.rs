@@ -2,6 +2,7 @@
 //! own database cloned from a migrated template in a private cluster.
 
 mod accounts;
+mod api_keys;
 mod assets;
 mod billing;
 mod clerk;

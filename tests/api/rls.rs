@@ -35,6 +35,10 @@ const SHARED_TABLES: &[(&str, &str)] = &[
 const DEFINER_FUNCTIONS: &[(&str, &str)] = &[
     ("account_orgs", "the org switcher: the orgs of one account"),
     (
+        "api_key_principal",
+        "a Bearer API key arrives before its org is known: the one live key with that SHA-256, its org and creator's current role (nothing for an unknown hash)",
+    ),
+    (
         "billing_org_for",
         "a Dodo event's org, from the subscription, checkout or customer ids we stored",
     ),

@@ -6,7 +6,7 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::{clerk::ClerkVerifier, clerk_link, session};
 use crate::{
-    domain::{AccountId, Email, OrgId, OrgRole, OrgSummary, Permission},
+    domain::{API_KEY_PREFIX, AccountId, ApiKeyId, Email, OrgId, OrgRole, OrgSummary, Permission},
     error::AppError,
     server::db::{Db, TenantScope},
 };
@@ -36,6 +36,12 @@ pub enum SessionHandle {
         org: Option<OrgId>,
         member: Option<OrgSummary>,
     },
+    /// A program holding an API key (`Authorization: Bearer tldw_…` on the
+    /// REST API only: [`Authenticator`] never reads keys, so pages and
+    /// server functions cannot be reached with one). The account is the
+    /// key's creator; `member` is the one org the key acts in, with the
+    /// key's effective role. It has no other org, ever.
+    ApiKey { key: ApiKeyId, member: OrgSummary },
 }
 
 /// An account acting in one of its orgs.
@@ -56,6 +62,14 @@ impl CurrentMember {
             Ok(())
         } else {
             Err(AppError::Forbidden)
+        }
+    }
+
+    /// The API key this member is acting through, if it is a program.
+    pub fn api_key(&self) -> Option<crate::domain::ApiKeyId> {
+        match &self.account.session {
+            SessionHandle::ApiKey { key, .. } => Some(*key),
+            _ => None,
         }
     }
 
@@ -129,14 +143,17 @@ impl Authenticator {
     }
 }
 
-/// `Authorization: Bearer` first (cross-origin calls), then the `__session` cookie.
+/// `Authorization: Bearer` first (cross-origin calls), then the `__session`
+/// cookie. A Bearer API key (`tldw_…`) is not a Clerk token and is skipped
+/// here on purpose: keys are for the REST API only, never for pages or
+/// server functions, so it must not even reach the JWT verifier.
 fn clerk_token(headers: &HeaderMap) -> Option<String> {
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty());
+        .filter(|t| !t.is_empty() && !t.starts_with(API_KEY_PREFIX));
     bearer.map(str::to_owned).or_else(|| {
         CookieJar::from_headers(headers)
             .get("__session")
@@ -182,6 +199,18 @@ pub async fn member_of(
     account: &CurrentAccount,
     slug: &str,
 ) -> Result<CurrentMember, AppError> {
+    // An API key acts in its own org and nowhere else, whatever else its
+    // creator belongs to.
+    if let SessionHandle::ApiKey { member, .. } = &account.session {
+        return if member.slug == slug {
+            Ok(CurrentMember {
+                account: account.clone(),
+                org: member.clone(),
+            })
+        } else {
+            Err(AppError::NotFound("organization".into()))
+        };
+    }
     // A Clerk token speaks for its own org; otherwise the cached list.
     let token_org = match &account.session {
         SessionHandle::Clerk {
@@ -210,15 +239,86 @@ pub async fn member_of(
 }
 
 /// The org to land in: the session's choice while still a member, else the
-/// personal org, else the first.
+/// personal org, else the first. An API key has its own org only.
 pub fn active_org(account: &CurrentAccount, orgs: &[OrgSummary]) -> Option<OrgSummary> {
     let preferred = match &account.session {
         SessionHandle::Builtin { active_org, .. } => *active_org,
         SessionHandle::Clerk { org, .. } => *org,
+        SessionHandle::ApiKey { member, .. } => {
+            return orgs.iter().find(|o| o.id == member.id).cloned();
+        }
     };
     preferred
         .and_then(|id| orgs.iter().find(|o| o.id == id))
         .or_else(|| orgs.iter().find(|o| o.personal))
         .or_else(|| orgs.first())
         .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn clerk_reads_a_bearer_jwt() {
+        assert_eq!(
+            clerk_token(&with_authorization("Bearer eyJhbGciOi.x.y")).as_deref(),
+            Some("eyJhbGciOi.x.y")
+        );
+    }
+
+    #[test]
+    fn clerk_never_sees_an_api_key() {
+        let key = format!("Bearer {API_KEY_PREFIX}{}", "A".repeat(43));
+        assert_eq!(clerk_token(&with_authorization(&key)), None);
+        // The __session cookie still counts beside a key in the header.
+        let mut headers = with_authorization(&key);
+        headers.insert(
+            axum::http::header::COOKIE,
+            HeaderValue::from_static("__session=eyJ.cookie.jwt"),
+        );
+        assert_eq!(clerk_token(&headers).as_deref(), Some("eyJ.cookie.jwt"));
+    }
+
+    fn summary(slug: &str) -> OrgSummary {
+        OrgSummary {
+            id: OrgId::random(),
+            user_id: crate::domain::UserId::random(),
+            slug: slug.into(),
+            name: slug.into(),
+            role: OrgRole::Member,
+            personal: false,
+        }
+    }
+
+    #[test]
+    fn an_api_key_lands_only_in_its_own_org() {
+        let (own, personal) = (
+            summary("own"),
+            OrgSummary {
+                personal: true,
+                ..summary("me")
+            },
+        );
+        let account = CurrentAccount {
+            id: AccountId::random(),
+            email: None,
+            session: SessionHandle::ApiKey {
+                key: ApiKeyId::random(),
+                member: own.clone(),
+            },
+        };
+        assert_eq!(
+            active_org(&account, &[personal.clone(), own.clone()]),
+            Some(own)
+        );
+        assert_eq!(active_org(&account, &[personal]), None);
+    }
 }

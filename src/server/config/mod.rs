@@ -71,6 +71,9 @@ pub struct SummarySettings {
     /// `TLDW_SUMMARY_REQUESTS_PER_MINUTE`: summary requests one member may
     /// make per minute, across every process (0: no throttle).
     pub requests_per_minute: u32,
+    /// `TLDW_API_KEY_SUMMARY_REQUESTS_PER_MINUTE`: the same for each API key
+    /// (programs have their own bucket, apart from their creator's).
+    pub api_key_requests_per_minute: u32,
 }
 
 /// Who signs people in.
@@ -427,6 +430,13 @@ fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySett
         requests_per_minute: whole_number(get, "TLDW_SUMMARY_REQUESTS_PER_MINUTE", 10)?
             .try_into()
             .unwrap_or(u32::MAX),
+        api_key_requests_per_minute: whole_number(
+            get,
+            "TLDW_API_KEY_SUMMARY_REQUESTS_PER_MINUTE",
+            30,
+        )?
+        .try_into()
+        .unwrap_or(u32::MAX),
     })
 }
 

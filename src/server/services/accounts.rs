@@ -80,7 +80,12 @@ pub async fn sign_in(
 
 /// The signed-in person as the header and the account page show them.
 pub async fn viewer(db: &Db, account: &CurrentAccount) -> Result<Viewer, AppError> {
-    let orgs = identity::memberships(db, account.id).await?;
+    // A key session (never on pages today) sees its one org, not its
+    // creator's others.
+    let orgs = match &account.session {
+        SessionHandle::ApiKey { member, .. } => vec![member.clone()],
+        _ => identity::memberships(db, account.id).await?,
+    };
     let active_slug = identity::active_org(account, &orgs).map(|o| o.slug);
     Ok(Viewer {
         email: account.email.as_ref().map(|e| e.to_string()),

@@ -3,6 +3,7 @@
 //! `CurrentMember` and checks its permission first.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod billing;
 pub mod idempotency;
 pub mod invitations;

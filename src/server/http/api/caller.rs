@@ -9,8 +9,12 @@ use axum::{
 
 use super::super::AppState;
 use crate::{
+    domain::API_KEY_PREFIX,
     error::AppError,
-    server::auth::identity::{self, CurrentAccount, CurrentMember},
+    server::{
+        auth::identity::{self, CurrentAccount, CurrentMember},
+        services::api_keys,
+    },
 };
 
 /// The authenticated caller of an `/api/v1` route; 401 without one.
@@ -37,7 +41,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         if let Some(secret) = api_key(&parts.headers) {
-            return lookup_key(state, secret)
+            return api_keys::authenticate(&state.db, secret)
                 .await?
                 .map(Caller::Key)
                 .ok_or(AppError::InvalidApiKey);
@@ -81,10 +85,4 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
         .map(str::trim)
         .filter(|token| token.starts_with(API_KEY_PREFIX))
-}
-
-const API_KEY_PREFIX: &str = "tldw_";
-
-async fn lookup_key(_state: &AppState, _secret: &str) -> Result<Option<CurrentMember>, AppError> {
-    Ok(None)
 }

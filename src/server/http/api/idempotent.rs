@@ -76,7 +76,10 @@ where
 
 /// Whose keys these are: a program's own (its API key) or a person's.
 fn principal(member: &CurrentMember) -> Principal {
-    Principal::Member(member.org.user_id)
+    match member.api_key() {
+        Some(key) => Principal::ApiKey(key.as_uuid()),
+        None => Principal::Member(member.org.user_id),
+    }
 }
 
 async fn stored(result: Result<Response, AppError>) -> StoredAnswer {

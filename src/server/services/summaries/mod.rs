@@ -202,9 +202,15 @@ impl SummaryEngine {
     /// A person is throttled as a member of the org, a program as its API
     /// key, each with its own per-minute limit.
     fn throttle_for(&self, member: &CurrentMember) -> ready::Throttle {
-        ready::Throttle {
-            key: format!("summaries:member:{}", member.org.user_id),
-            per_minute: self.settings.requests_per_minute,
+        match member.api_key() {
+            Some(key) => ready::Throttle {
+                key: format!("summaries:key:{key}"),
+                per_minute: self.settings.api_key_requests_per_minute,
+            },
+            None => ready::Throttle {
+                key: format!("summaries:member:{}", member.org.user_id),
+                per_minute: self.settings.requests_per_minute,
+            },
         }
     }
 
