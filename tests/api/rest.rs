@@ -1092,6 +1092,59 @@ async fn malformed_requests_get_the_envelope_never_a_500_or_plain_text() {
         401,
         "unauthorized",
     );
+    // Every route that takes a body: unknown fields, wrong types, bad
+    // UTF-8, too big, not JSON.
+    let contract = Contract::fetch(&app).await;
+    let page = app.org_page(&owner, &slug).await;
+    let ids = [("user_id", page.org.user_id.to_string())];
+    let with_bodies: Vec<_> = org_routes(&contract.document, &slug, &ids)
+        .into_iter()
+        .filter_map(|(method, path, body)| Some((method, path, body?)))
+        .collect();
+    assert!(with_bodies.len() >= 5, "{with_bodies:?}");
+    for (method, path, body) in with_bodies {
+        let raw = |bytes: Vec<u8>, content_type: &'static str| {
+            let request = app
+                .client
+                .request(method.clone(), app.url(&path))
+                .header("cookie", &owner)
+                .header("origin", &app.address)
+                .header("content-type", content_type)
+                .body(bytes);
+            async move { Reply::read(request.send().await.unwrap()).await }
+        };
+        let mut unknown = body.clone();
+        unknown["surprise"] = json!(true);
+        assert_envelope(
+            &raw(unknown.to_string().into_bytes(), json).await,
+            422,
+            "invalid",
+        );
+        let wrong: Value = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| (k.clone(), json!([1, 2, 3])))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        assert_envelope(
+            &raw(wrong.to_string().into_bytes(), json).await,
+            422,
+            "invalid",
+        );
+        assert_envelope(
+            &raw(vec![b'{', b'"', 0xc3, 0x28, b'"', b'}'], json).await,
+            400,
+            "bad_request",
+        );
+        let big = format!("{{\"pad\": \"{}\"}}", "a".repeat(100 * 1024)).into_bytes();
+        assert_envelope(&raw(big, json).await, 413, "too_large");
+        assert_envelope(
+            &raw(body.to_string().into_bytes(), "text/plain").await,
+            415,
+            "unsupported_media_type",
+        );
+    }
     // Bad query strings.
     let reply = call(
         &app,
@@ -1285,4 +1338,272 @@ async fn twenty_identical_posts_with_one_idempotency_key_on_two_instances_make_o
         422,
         "invalid",
     );
+}
+
+/// A new API key of `slug` with `role`, made on the settings page by `cookie`.
+pub(crate) async fn create_key(app: &TestApp, cookie: &str, slug: &str, role: &str) -> String {
+    let created: tldw::domain::CreatedApiKey = app
+        .call(
+            cookie,
+            "api-keys/create",
+            &[("slug", slug), ("name", "rest test"), ("role", role)],
+        )
+        .await
+        .ok()
+        .json();
+    created.secret
+}
+
+/// A plausible body for each documented operation that takes one.
+fn body_for(method: &str, template: &str) -> Option<Value> {
+    match (method, template) {
+        ("patch", "/api/v1/orgs/{slug}") => Some(json!({"name": "Taken over"})),
+        ("patch", "/api/v1/orgs/{slug}/members/{user_id}") => Some(json!({"role": "admin"})),
+        ("post", "/api/v1/orgs/{slug}/invitations") => {
+            Some(json!({"email": "intruder@example.com", "role": "admin"}))
+        }
+        ("post", "/api/v1/orgs/{slug}/summaries") => Some(json!({"url": "dQw4w9WgXcQ"})),
+        ("post", "/api/v1/orgs/{slug}/billing/checkout") => Some(json!({"plan": "pro"})),
+        _ => None,
+    }
+}
+
+/// Every documented org route, filled in for `slug` (ids are real ones of
+/// that org where the route needs one).
+fn org_routes(
+    document: &Value,
+    slug: &str,
+    ids: &[(&str, String)],
+) -> Vec<(Method, String, Option<Value>)> {
+    let mut routes = Vec::new();
+    for (template, item) in document["paths"].as_object().unwrap() {
+        if !template.contains("{slug}") {
+            continue;
+        }
+        for verb in item.as_object().unwrap().keys() {
+            let mut path = template.replace("{slug}", slug);
+            for (name, id) in ids {
+                path = path.replace(&format!("{{{name}}}"), id);
+            }
+            let method = Method::from_bytes(verb.to_uppercase().as_bytes()).unwrap();
+            routes.push((method, path, body_for(verb, template)));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn a_key_of_one_org_gets_404_for_every_route_of_another_and_its_role_bounds_it() {
+    let app = spawn_app().await;
+    let contract = Contract::fetch(&app).await;
+    let owner_a = app.sign_up("keys-a@example.com").await;
+    let slug_a = app.create_org(&owner_a, "Keys A").await;
+    let owner_b = app.sign_up("keys-b@example.com").await;
+    let slug_b = app.create_org(&owner_b, "Keys B").await;
+    let page_b = app.org_page(&owner_b, &slug_b).await;
+    let invited: Value = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/orgs/{slug_b}/invitations"),
+        Auth::Cookie(&owner_b),
+        Some(json!({"email": "someone@example.com", "role": "member"})),
+    )
+    .await
+    .json();
+    let ids = [
+        ("user_id", page_b.org.user_id.to_string()),
+        (
+            "id",
+            invited["invitation"]["id"].as_str().unwrap().to_owned(),
+        ),
+        ("video_id", "dQw4w9WgXcQ".to_owned()),
+    ];
+    let admin_key = create_key(&app, &owner_a, &slug_a, "admin").await;
+    assert!(admin_key.starts_with("tldw_"), "{admin_key}");
+
+    // Org B's every route, with org A's admin key: 404, and nothing changed.
+    let routes = org_routes(&contract.document, &slug_b, &ids);
+    assert!(routes.len() >= 15, "{routes:?}");
+    for (method, path, body) in &routes {
+        let reply = call(
+            &app,
+            method.clone(),
+            path,
+            Auth::Key(&admin_key),
+            body.clone(),
+        )
+        .await;
+        assert_envelope(&reply, 404, "not_found");
+    }
+    let after = app.org_page(&owner_b, &slug_b).await;
+    assert_eq!(after.org.name, "Keys B");
+    assert_eq!(after.invitations.map(|i| i.len()), Some(1));
+
+    // The key's own org works, and `me` names the key's one org.
+    let me: Value = call(&app, Method::GET, "/api/v1/me", Auth::Key(&admin_key), None)
+        .await
+        .json();
+    assert_eq!(me["credential"], "api_key");
+    assert_eq!(me["orgs"].as_array().unwrap().len(), 1, "{me}");
+    assert_eq!(me["orgs"][0]["slug"], slug_a.as_str());
+    assert_eq!(me["orgs"][0]["role"], "admin");
+
+    // A member-role key: 403 on every admin route of its own org.
+    let member_key = create_key(&app, &owner_a, &slug_a, "member").await;
+    let page_a = app.org_page(&owner_a, &slug_a).await;
+    let admin_only = [
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{slug_a}"),
+            Some(json!({"name": "Mine"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{slug_a}/members/{}", page_a.org.user_id),
+            Some(json!({"role": "admin"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{slug_a}/members/{}", page_a.org.user_id),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{slug_a}/invitations"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{slug_a}/invitations"),
+            Some(json!({"email": "x@example.com", "role": "member"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{slug_a}/invitations/{}", uuid::Uuid::new_v4()),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{slug_a}/billing/portal"),
+            None,
+        ),
+    ];
+    for (method, path, body) in admin_only {
+        let reply = call(&app, method.clone(), &path, Auth::Key(&member_key), body).await;
+        assert_envelope(&reply, 403, "forbidden");
+    }
+    let reply = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/orgs/{slug_a}/members"),
+        Auth::Key(&member_key),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // A key opens no page and no server function.
+    let page = app
+        .client
+        .get(app.url(&format!("/o/{slug_a}")))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("Keys A"), "a key opened the org page");
+    let reply = app
+        .post("orgs/page")
+        .bearer_auth(&admin_key)
+        .form(&[("slug", slug_a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_by_every_process() {
+    let db = TestDb::new().await;
+    let a = spawn_instance_with(&db, &[]).await;
+    let b = spawn_instance_with(&db, &[]).await;
+    let owner = a.sign_up("revoke-rest@example.com").await;
+    let slug = a.create_org(&owner, "Revoking").await;
+    let key = create_key(&a, &owner, &slug, "admin").await;
+    let path = format!("/api/v1/orgs/{slug}/members");
+    for app in [&a, &b] {
+        assert_eq!(
+            call(app, Method::GET, &path, Auth::Key(&key), None)
+                .await
+                .status,
+            200
+        );
+    }
+    let listed: Vec<tldw::domain::ApiKeyView> = a
+        .call(&owner, "api-keys/list", &[("slug", &slug)])
+        .await
+        .ok()
+        .json();
+    let id = listed[0].id.to_string();
+    a.call(&owner, "api-keys/revoke", &[("slug", &slug), ("id", &id)])
+        .await
+        .ok();
+    for app in [&b, &a] {
+        let reply = call(app, Method::GET, &path, Auth::Key(&key), None).await;
+        assert_envelope(&reply, 401, "unauthorized");
+        assert!(reply.body.contains("revoked"), "{}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn the_per_key_summary_limit_is_exact_across_two_instances_and_apart_from_the_member() {
+    let tube = Tube::start().await;
+    let db = TestDb::new().await;
+    let v = vars(
+        &tube,
+        None,
+        &[
+            ("TLDW_API_KEY_SUMMARY_REQUESTS_PER_MINUTE", "4"),
+            ("TLDW_SUMMARY_REQUESTS_PER_MINUTE", "2"),
+        ],
+    );
+    let pairs: Vec<(&str, &str)> = v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let apps = [
+        std::sync::Arc::new(spawn_instance_with(&db, &pairs).await),
+        std::sync::Arc::new(spawn_instance_with(&db, &pairs).await),
+    ];
+    let owner = apps[0].sign_up("limits-rest@example.com").await;
+    let slug = apps[0].create_org(&owner, "Limits").await;
+    let key = create_key(&apps[0], &owner, &slug, "member").await;
+    let path = format!("/api/v1/orgs/{slug}/summaries");
+    let replies = futures_util::future::join_all((0..10).map(|i| {
+        let (app, key, path) = (apps[i % 2].clone(), key.clone(), path.clone());
+        tokio::spawn(async move {
+            let body = json!({"url": video("lim", i)});
+            call(&app, Method::POST, &path, Auth::Key(&key), Some(body)).await
+        })
+    }))
+    .await;
+    let replies: Vec<Reply> = replies.into_iter().map(Result::unwrap).collect();
+    let passed = replies.iter().filter(|r| r.status != 429).count();
+    assert_eq!(
+        passed,
+        4,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for refused in replies.iter().filter(|r| r.status == 429) {
+        assert_envelope(refused, 429, "rate_limited");
+        assert!(refused.header("retry-after").is_some(), "{refused:?}");
+    }
+    // The key's bucket is its own: the member (in the browser) still has theirs.
+    let reply = call(
+        &apps[1],
+        Method::POST,
+        &path,
+        Auth::Cookie(&owner),
+        Some(json!({"url": video("lim", 20)})),
+    )
+    .await;
+    assert_ne!(reply.status, 429, "{}", reply.body);
 }

@@ -17,8 +17,9 @@ use crate::error::AppError;
 /// The most a JSON body of `/api/v1` may hold (every body is a few fields).
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 
-/// A JSON body together with its bytes as sent (for the idempotency
-/// fingerprint), rejected exactly as [`ApiJson`] is.
+/// A JSON body, and its bytes as sent (for the idempotency fingerprint).
+/// A body that is not JSON is a 400, JSON of the wrong shape a 422 that
+/// names the field, a body not sent as JSON a 415, one too big a 413.
 pub struct ApiBody<T> {
     pub value: T,
     pub raw: Bytes,
@@ -54,15 +55,26 @@ where
                     ))
                 }
             })?;
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&raw)?;
+        let value = match axum::Json::<T>::from_bytes(&raw) {
+            Ok(axum::Json(value)) => value,
+            // serde calls some type mismatches syntax errors ("expected
+            // value"); for JSON that parses, it is the shape that is wrong.
+            Err(JsonRejection::JsonSyntaxError(error))
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_ok() =>
+            {
+                return Err(AppError::field(
+                    "body",
+                    format!(
+                        "The JSON does not have the fields this route takes: {}.",
+                        inner_reason(&error.body_text())
+                    ),
+                ));
+            }
+            Err(rejection) => return Err(rejection.into()),
+        };
         Ok(ApiBody { value, raw })
     }
 }
-
-/// `axum::Json` whose rejection is an [`AppError`].
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
-pub struct ApiJson<T>(pub T);
 
 /// `axum::extract::Query` whose rejection is an [`AppError`].
 #[derive(FromRequestParts)]

@@ -7,7 +7,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiResult, caller::OrgMember, input::ApiJson};
+use super::{ApiResult, caller::OrgMember, input::ApiBody};
 use crate::{
     domain::{MemberView, OrgName, OrgRole, OrgSummary, SummaryLanguage, UserId},
     error::AppError,
@@ -97,7 +97,7 @@ pub async fn get_org(
 pub async fn patch_org(
     State(state): State<AppState>,
     OrgMember(mut member): OrgMember,
-    ApiJson(changes): ApiJson<OrgChanges>,
+    ApiBody { value: changes, .. }: ApiBody<OrgChanges>,
 ) -> ApiResult<Json<OrgDetails>> {
     let name = changes
         .name
@@ -165,7 +165,7 @@ pub async fn patch_member(
     State(state): State<AppState>,
     OrgMember(member): OrgMember,
     Path((_, user_id)): Path<(String, String)>,
-    ApiJson(change): ApiJson<RoleChange>,
+    ApiBody { value: change, .. }: ApiBody<RoleChange>,
 ) -> ApiResult<Json<MemberView>> {
     let target = member_id(&user_id)?;
     members::change_role(&state.db, &member, target, change.role).await?;
