@@ -1607,3 +1607,42 @@ async fn the_per_key_summary_limit_is_exact_across_two_instances_and_apart_from_
     .await;
     assert_ne!(reply.status, 429, "{}", reply.body);
 }
+
+#[tokio::test]
+async fn the_sweeper_purges_expired_idempotency_answers_without_any_request() {
+    let db = TestDb::new().await;
+    let pool = db.db(2).await;
+    let (org, user) = super::helpers::seed_org(&pool, "purged").await;
+    let mut conn = superuser_conn(&db).await;
+    for (key, expires) in [("old", "-1 hour"), ("live", "1 hour")] {
+        sqlx::query(
+            "insert into idempotency_keys (org_id, principal, key, claim_id, method, path,
+               request_fingerprint, status, response_body, lease_until, expires_at)
+             values ($1, 'user:' || $2, $3, gen_random_uuid(), 'POST', '/x', decode(repeat('ab', 32), 'hex'),
+               201, '{}', now(), now() + $4::interval)",
+        )
+        .bind(org.as_uuid())
+        .bind(user.as_uuid().to_string())
+        .bind(key)
+        .bind(expires)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let _app = spawn_instance_with(&db, &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let keys: Vec<String> = sqlx::query_scalar("select key from idempotency_keys order by key")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        if keys == ["live"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there: {keys:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -147,10 +147,25 @@ impl SummaryEngine {
 pub async fn run_sweeper(engine: SummaryEngine) {
     let mut tick = tokio::time::interval(sweep_interval(engine.settings.lease));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         if let Err(error) = engine.sweep_abandoned().await {
             tracing::warn!(%error, "sweeping abandoned reservations failed; will retry");
         }
+        // Expired Idempotency-Key answers ride on the same task: reads
+        // already ignore them, so once in a while is enough, and a purge
+        // running in two processes at once deletes each row once.
+        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_IDEMPOTENCY_EVERY) {
+            last_purge = Some(tokio::time::Instant::now());
+            match crate::server::services::idempotency::purge_expired(&engine.db).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+                Err(error) => tracing::warn!(%error, "purging idempotency keys failed; will retry"),
+            }
+        }
     }
 }
+
+/// How often the sweeper deletes expired `Idempotency-Key` answers.
+const PURGE_IDEMPOTENCY_EVERY: Duration = Duration::from_secs(15 * 60);
