@@ -89,7 +89,7 @@ impl FakeDodo {
     }
 
     /// The bodies of the `POST /checkouts` requests, oldest first.
-    fn checkouts(&self) -> Vec<Value> {
+    pub(crate) fn checkouts(&self) -> Vec<Value> {
         self.seen()
             .into_iter()
             .filter(|s| s.method == Method::POST && s.path == "/checkouts")

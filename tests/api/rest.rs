@@ -1646,3 +1646,53 @@ async fn the_sweeper_purges_expired_idempotency_answers_without_any_request() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn the_readme_curl_script_does_every_journey_with_a_key() {
+    let (app, _tube, dodo) = contract_app().await;
+    let owner = app.sign_up("curl-script@example.com").await;
+    let slug = app.create_org(&owner, "Curl").await;
+    let key = create_key(&app, &owner, &slug, "admin").await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api-example.sh");
+    let run = tokio::process::Command::new("sh")
+        .arg(script)
+        .arg(format!(
+            "https://www.youtube.com/watch?v={}",
+            video("curl", 1)
+        ))
+        .arg("curl-invitee@example.com")
+        .env("TLDW", &app.address)
+        .env("TLDW_ORG", &slug)
+        .env("TLDW_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for step in [
+        "/summaries -> 20",
+        "\"status\":\"ready\"",
+        "/usage -> 200",
+        "/usage/daily?days=7 -> 200",
+        "/invitations -> 201",
+        "/billing/checkout -> 200",
+        "checkout_url",
+    ] {
+        assert!(out.contains(step), "{step} missing from:\n{out}");
+    }
+    assert_eq!(dodo.checkouts().len(), 1, "one checkout at Dodo");
+    let open: Value = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/orgs/{slug}/invitations"),
+        Auth::Key(&key),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(open[0]["email"], "curl-invitee@example.com", "{open}");
+}
