@@ -5,6 +5,7 @@ pub mod clients;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod metrics;
 pub mod services;
 pub mod startup;
 pub mod summarizer;
