@@ -16,6 +16,7 @@ mod invitations;
 mod languages;
 mod leptos_toml;
 mod mail;
+mod metrics;
 mod orgs;
 mod own_transcripts;
 mod pages;
