@@ -4,6 +4,7 @@ pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod http;
 pub mod metrics;
 pub mod services;

@@ -56,7 +56,7 @@ pub struct Application {
 
 /// The database as settings describe it: the embedded cluster started (or
 /// joined) when none is configured, and connection options for both roles.
-async fn open_database(
+pub(crate) async fn open_database(
     settings: &Settings,
 ) -> anyhow::Result<(
     PgConnectOptions,
