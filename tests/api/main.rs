@@ -7,6 +7,7 @@ mod billing;
 mod clerk;
 mod clerk_mode;
 mod csrf;
+mod doctor;
 mod dodo;
 mod embedded;
 mod health;
