@@ -278,3 +278,53 @@ pub fn rate_limited(kind: Limited) {
 pub fn webhook(outcome: &'static str) {
     metrics::counter!(WEBHOOKS, "outcome" => outcome).increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[&str] = &[
+        HTTP_REQUEST_DURATION,
+        DB_UP,
+        DB_POOL_CONNECTIONS,
+        DB_POOL_MAX,
+        SUMMARY_REQUESTS,
+        SUMMARIES,
+        SUMMARIES_MADE,
+        MODEL_CALLS,
+        MODEL_TOKENS,
+        MODEL_COST,
+        RATE_LIMITED,
+        WEBHOOKS,
+    ];
+
+    /// The dashboard and the module doc name only metrics that exist, and
+    /// the dashboard shows every one of them.
+    #[test]
+    fn the_dashboard_and_the_doc_use_the_real_names() {
+        let dashboard = include_str!("../../docs/grafana-dashboard.json");
+        serde_json::from_str::<serde_json::Value>(dashboard).expect("valid JSON");
+        let doc = include_str!("metrics.rs");
+        let doc = &doc[..doc.find("use anyhow").unwrap()];
+        for (what, text) in [("dashboard", dashboard), ("doc", doc)] {
+            let mut rest = text;
+            while let Some(at) = rest.find("tldw_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .filter(|base| ALL.contains(base))
+                    .unwrap_or(&name);
+                assert!(ALL.contains(&base), "the {what} names {name}, which is not recorded");
+            }
+        }
+        for name in ALL {
+            assert!(dashboard.contains(name), "the dashboard does not show {name}");
+            assert!(doc.contains(name), "the module doc does not list {name}");
+        }
+    }
+}
