@@ -68,8 +68,7 @@ pub async fn run(
     settings: &Settings,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Vec<Check>> {
-    let (app_options, owner_options, _, embedded) =
-        super::startup::open_database(settings).await?;
+    let (app_options, owner_options, _, embedded) = super::startup::open_database(settings).await?;
     let mut checks = vec![Check::new(
         "migrations",
         db::migrate(&owner_options)
@@ -233,11 +232,13 @@ async fn quota_probe(conn: &mut PgConnection, db: &Db) -> Result<String, String>
     let refused = quota::reserve(&mut tx, user, &second, &plans)
         .await
         .map_err(|e| failed(&format!("{e:?}")))?;
-    let used: i32 = sqlx::query_scalar("select coalesce(sum(used), 0)::int from usage_counters where org_id = $1")
-        .bind(org.as_uuid())
-        .fetch_one(tx.conn())
-        .await
-        .map_err(|e| failed(&e))?;
+    let used: i32 = sqlx::query_scalar(
+        "select coalesce(sum(used), 0)::int from usage_counters where org_id = $1",
+    )
+    .bind(org.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| failed(&e))?;
     tx.rollback().await.map_err(|e| failed(&e))?;
     match (granted, refused) {
         (quota::Reserve::Reserved(_), quota::Reserve::Exhausted(status))
@@ -265,9 +266,10 @@ fn describe(reserve: &quota::Reserve) -> &'static str {
 /// "Public" means a non-loopback `HOST` or a non-local `PUBLIC_URL`; the
 /// embedded default (127.0.0.1, no `PUBLIC_URL`) is local.
 pub fn settings_checks(settings: &Settings, env: &dyn Fn(&str) -> Option<String>) -> Vec<Check> {
-    let local_url = settings.public_url.as_ref().is_some_and(|url| {
-        matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
-    });
+    let local_url = settings
+        .public_url
+        .as_ref()
+        .is_some_and(|url| matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")));
     let public = !settings.host.is_loopback() || (settings.public_url.is_some() && !local_url);
     let mut checks = Vec::new();
 
@@ -292,8 +294,7 @@ pub fn settings_checks(settings: &Settings, env: &dyn Fn(&str) -> Option<String>
     ));
 
     let live = settings.billing.dodo.as_ref().is_some_and(|dodo| {
-        dodo.api.base_url
-            == crate::server::clients::dodo::DodoEnvironment::LiveMode.base_url()
+        dodo.api.base_url == crate::server::clients::dodo::DodoEnvironment::LiveMode.base_url()
     });
     let stray: Vec<&str> = [
         "DODO_PAYMENTS_WEBHOOK_KEY",
@@ -317,7 +318,10 @@ pub fn settings_checks(settings: &Settings, env: &dyn Fn(&str) -> Option<String>
                 "{} set but DODO_PAYMENTS_API_KEY is not: billing is off",
                 stray.join(", ")
             )),
-            None => Ok("off: plans are shown, upgrades say billing is off (`tldw plan set` sets a plan)".into()),
+            None => Ok(
+                "off: plans are shown, upgrades say billing is off (`tldw plan set` sets a plan)"
+                    .into(),
+            ),
         },
     ));
 

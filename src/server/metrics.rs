@@ -319,11 +319,17 @@ mod tests {
                     .find_map(|s| name.strip_suffix(s))
                     .filter(|base| ALL.contains(base))
                     .unwrap_or(&name);
-                assert!(ALL.contains(&base), "the {what} names {name}, which is not recorded");
+                assert!(
+                    ALL.contains(&base),
+                    "the {what} names {name}, which is not recorded"
+                );
             }
         }
         for name in ALL {
-            assert!(dashboard.contains(name), "the dashboard does not show {name}");
+            assert!(
+                dashboard.contains(name),
+                "the dashboard does not show {name}"
+            );
             assert!(doc.contains(name), "the module doc does not list {name}");
         }
     }

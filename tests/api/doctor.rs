@@ -283,7 +283,10 @@ fn production_settings_are_checked() {
         "built-in accounts without SMTP_URL",
     );
     assert_red(
-        &settings_checks(&[("DODO_PAYMENTS_WEBHOOK_KEY", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]),
+        &settings_checks(&[(
+            "DODO_PAYMENTS_WEBHOOK_KEY",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )]),
         doctor::BILLING,
         "DODO_PAYMENTS_WEBHOOK_KEY set but DODO_PAYMENTS_API_KEY is not",
     );

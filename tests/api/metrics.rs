@@ -143,7 +143,8 @@ async fn metrics_live_on_their_own_port_and_count_summaries() {
     assert_eq!(throttled.status, 429, "{}", throttled.body);
 
     let (text, after) = scrape(&app.client, &metrics_url).await;
-    let moved = |name: &str, labels: &[(&str, &str)]| after.sum(name, labels) - before.sum(name, labels);
+    let moved =
+        |name: &str, labels: &[(&str, &str)]| after.sum(name, labels) - before.sum(name, labels);
     assert!(moved("tldw_summary_requests_total", &[]) >= 3.0, "{text}");
     assert!(
         moved("tldw_summaries_total", &[("outcome", "cached")]) >= 1.0,
@@ -185,8 +186,14 @@ async fn metrics_live_on_their_own_port_and_count_summaries() {
     loop {
         let (text, now) = scrape(&app.client, &metrics_url).await;
         if now.sum("tldw_db_up", &[]) >= 1.0 {
-            assert!(now.sum("tldw_db_pool_max_connections", &[]) >= 1.0, "{text}");
-            assert!(text.contains("tldw_db_pool_connections{state=\"idle\"}"), "{text}");
+            assert!(
+                now.sum("tldw_db_pool_max_connections", &[]) >= 1.0,
+                "{text}"
+            );
+            assert!(
+                text.contains("tldw_db_pool_connections{state=\"idle\"}"),
+                "{text}"
+            );
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(15), "{text}");

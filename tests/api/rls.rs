@@ -16,8 +16,6 @@ use uuid::Uuid;
 
 use crate::helpers::TestDb;
 
-
-
 struct Tenant {
     org: OrgId,
     user: UserId,
@@ -97,7 +95,10 @@ async fn the_app_role_is_unprivileged_and_owns_nothing() {
 async fn every_tenant_table_has_forced_rls_and_complete_policies() {
     let test_db = TestDb::new().await;
     let mut conn = test_db.app_conn().await;
-    assert_eq!(rls_violations(&mut conn).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        rls_violations(&mut conn).await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]

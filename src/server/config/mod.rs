@@ -559,7 +559,8 @@ mod tests {
                 .metrics_addr,
             Some("127.0.0.1:9100".parse().unwrap())
         );
-        let error = settings(&[("HOST", "0.0.0.0"), ("METRICS_ADDR", "127.0.0.1:3000")]).unwrap_err();
+        let error =
+            settings(&[("HOST", "0.0.0.0"), ("METRICS_ADDR", "127.0.0.1:3000")]).unwrap_err();
         assert_eq!(error.var, "METRICS_ADDR");
     }
 

@@ -104,8 +104,7 @@ pub async fn rls_violations(conn: &mut PgConnection) -> Result<Vec<String>, sqlx
         )
         .bind(&name)
         .fetch_all(&mut *conn)
-        .await
-        ?;
+        .await?;
         let keyed = |expr: &Option<String>| {
             expr.as_deref()
                 .is_some_and(|e| e.contains(TENANT_EXPR) && e.contains(key) && e.contains("nullif"))
@@ -189,8 +188,7 @@ pub async fn rls_violations(conn: &mut PgConnection) -> Result<Vec<String>, sqlx
          where n.nspname = 'public' and p.prosecdef",
     )
     .fetch_all(&mut *conn)
-    .await
-    ?;
+    .await?;
     for function in definers {
         let name: String = function.get("name");
         if !DEFINER_FUNCTIONS.iter().any(|(f, _)| *f == name) {
