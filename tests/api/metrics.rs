@@ -142,6 +142,16 @@ async fn metrics_live_on_their_own_port_and_count_summaries() {
     let throttled = ask().await;
     assert_eq!(throttled.status, 429, "{}", throttled.body);
 
+    // A webhook while billing is off: refused with 503, counted by its code.
+    let webhook = app
+        .client
+        .post(app.url("/webhooks/dodo"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(webhook.status(), 503);
+
     let (text, after) = scrape(&app.client, &metrics_url).await;
     let moved =
         |name: &str, labels: &[(&str, &str)]| after.sum(name, labels) - before.sum(name, labels);
@@ -152,6 +162,10 @@ async fn metrics_live_on_their_own_port_and_count_summaries() {
     );
     assert!(
         moved("tldw_rate_limited_total", &[("kind", "throttle")]) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        moved("tldw_webhooks_total", &[("outcome", "unavailable")]) >= 1.0,
         "{text}"
     );
     // Latency by matched route: the server function's route, not "fallback".
