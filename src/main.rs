@@ -14,9 +14,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The checklist is the output: no log lines mixed into it (or its JSON).
+    if args.first().map(String::as_str) == Some("doctor") {
+        return doctor(&settings, &args[1..]).await;
+    }
     telemetry::init(settings.log_format);
 
-    let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.is_empty() {
         return admin(settings, &args).await;
     }
@@ -30,7 +34,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-const USAGE: &str = "usage:\n  tldw                                   run the app\n  tldw plan set --org <slug> --plan <free|pro|team>\n                                         put an organization on a plan by hand (billing off)";
+const USAGE: &str = "usage:\n  tldw                                   run the app\n  tldw doctor [--json]                   the pre-launch checklist against the configured database\n  tldw plan set --org <slug> --plan <free|pro|team>\n                                         put an organization on a plan by hand (billing off)";
 
 /// Operator commands; exit code 2 for a usage error.
 async fn admin(settings: Settings, args: &[String]) -> std::process::ExitCode {
@@ -51,6 +55,47 @@ async fn admin(settings: Settings, args: &[String]) -> std::process::ExitCode {
             eprintln!("tldw: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `tldw doctor [--json]`: exit 0 when every check is green, 1 when any is
+/// red, 2 for a usage error or when the checks could not run at all.
+async fn doctor(settings: &Settings, args: &[String]) -> std::process::ExitCode {
+    let json = match args {
+        [] => false,
+        [flag] if flag == "--json" => true,
+        _ => {
+            eprintln!("tldw: unknown doctor option {:?}\n{USAGE}", args.join(" "));
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let checks = match tldw::server::doctor::run(settings, &env).await {
+        Ok(checks) => checks,
+        Err(error) => {
+            eprintln!("tldw doctor: could not run the checks: {error:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&checks) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("tldw doctor: {error}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    } else {
+        use std::io::IsTerminal;
+        print!(
+            "{}",
+            tldw::server::doctor::render(&checks, std::io::stdout().is_terminal())
+        );
+    }
+    if checks.iter().all(|check| check.ok) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 

@@ -50,11 +50,13 @@ pub struct Application {
     db: Db,
     summaries: SummaryEngine,
     embedded: Option<EmbeddedPostgres>,
+    /// `/metrics` on `METRICS_ADDR`, when set.
+    metrics: Option<super::metrics::MetricsServer>,
 }
 
 /// The database as settings describe it: the embedded cluster started (or
 /// joined) when none is configured, and connection options for both roles.
-async fn open_database(
+pub(crate) async fn open_database(
     settings: &Settings,
 ) -> anyhow::Result<(
     PgConnectOptions,
@@ -166,6 +168,10 @@ impl Application {
             settings.billing.plans.clone(),
         );
         summaries.start_sweeper();
+        let metrics = match settings.metrics_addr {
+            Some(address) => Some(super::metrics::MetricsServer::bind(address).await?),
+            None => None,
+        };
         let router = router(AppState {
             leptos_options,
             db: db.clone(),
@@ -185,7 +191,13 @@ impl Application {
             db,
             summaries,
             embedded,
+            metrics,
         })
+    }
+
+    /// `http://127.0.0.1:9100/metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics.as_ref().map(|m| m.url())
     }
 
     pub fn port(&self) -> u16 {
@@ -214,7 +226,9 @@ impl Application {
             db,
             summaries,
             embedded,
+            metrics,
         } = self;
+        let metrics = metrics.map(|m| m.spawn(db.clone()));
         // Graceful shutdown waits for in-flight requests, but not forever: a
         // stuck client must not keep the process (and the database) up.
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
@@ -242,6 +256,7 @@ impl Application {
             }
         };
         tracing::info!("HTTP server stopped; closing the database");
+        drop(metrics);
         summaries.stop();
         // Closing waits for every connection to come back; a stuck one must
         // not keep the process (and the embedded database) up past 10 s.
@@ -319,6 +334,7 @@ fn router(state: AppState) -> Router {
         .layer(assets::response_layers())
         .layer(layers)
         .layer(axum::middleware::from_fn(api::json_errors))
+        .layer(axum::middleware::from_fn(super::metrics::track_http))
         .with_state(state)
 }
 

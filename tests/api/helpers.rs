@@ -163,6 +163,8 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub client: reqwest::Client,
+    /// `/metrics` on its own listener, when `METRICS_ADDR` was set.
+    pub metrics_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -471,6 +473,7 @@ pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp
         .await
         .expect("the app did not build");
     let address = app.url();
+    let metrics_url = app.metrics_url();
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -486,6 +489,7 @@ pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap(),
+        metrics_url,
         shutdown: Some(tx),
         server: Some(server),
     }

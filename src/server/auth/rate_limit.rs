@@ -46,6 +46,7 @@ pub async fn hit(db: &Db, key: &str, limit: Limit) -> Result<(), AppError> {
     tx.commit().await.map_err(AppError::from)?;
     if hits > limit.max_hits {
         tracing::warn!(key, hits, "rate limit reached");
+        crate::server::metrics::rate_limited(crate::server::metrics::Limited::Auth);
         return Err(AppError::RateLimited {
             retry_after_seconds: retry_after.ceil().max(1.0) as u64,
         });

@@ -47,6 +47,9 @@ pub struct Settings {
     /// `LEPTOS_SITE_ROOT`: where the built site (the hashed bundle, hash.txt,
     /// public files) is; unset, Leptos.toml's `site-root`.
     pub site_root: Option<PathBuf>,
+    /// `METRICS_ADDR` (`127.0.0.1:9100`): serve Prometheus metrics at
+    /// `/metrics` on this address, apart from the public port; unset: off.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// How summaries are made and counted.
@@ -297,6 +300,7 @@ impl Settings {
         let summaries = summary_settings(&get)?;
         let billing = billing::billing_settings(&get)?;
         let site_root = get("LEPTOS_SITE_ROOT").map(PathBuf::from);
+        let metrics_addr = metrics_addr(get("METRICS_ADDR"), host, port)?;
         Ok(Settings {
             host,
             port,
@@ -311,8 +315,35 @@ impl Settings {
             summaries,
             billing,
             site_root,
+            metrics_addr,
         })
     }
+}
+
+/// `METRICS_ADDR`: an address and port of its own; metrics are operator
+/// data, so never the public HOST:PORT.
+fn metrics_addr(
+    raw: Option<String>,
+    host: IpAddr,
+    port: u16,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let address: std::net::SocketAddr = raw.trim().parse().map_err(|_| ConfigError {
+        var: "METRICS_ADDR",
+        reason: format!("expected an address and port such as 127.0.0.1:9100, got {raw:?}"),
+    })?;
+    if address.port() != 0 && address.port() == port {
+        let clash = address.ip() == host || address.ip().is_unspecified() || host.is_unspecified();
+        if clash {
+            return Err(ConfigError {
+                var: "METRICS_ADDR",
+                reason: format!(
+                    "must not be the public address ({host}:{port}); metrics get a listener of their own"
+                ),
+            });
+        }
+    }
+    Ok(Some(address))
 }
 
 /// `https://a.example,http://localhost:5173`: each an origin (scheme, host,
@@ -488,6 +519,8 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("DATABASE_MAX_CONNECTIONS", "0"),
             ("PUBLIC_URL", "ftp://x"),
+            ("METRICS_ADDR", "9100"),
+            ("METRICS_ADDR", "127.0.0.1:3000"),
         ] {
             let error = settings(&[(var, value)]).unwrap_err();
             assert_eq!(error.var, var);
@@ -525,6 +558,20 @@ mod tests {
             panic!("expected an external database");
         };
         assert_eq!(app_url.expose_secret(), "postgres://app:hunter2@db/tldw");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_given_an_address_of_their_own() {
+        assert_eq!(settings(&[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            settings(&[("METRICS_ADDR", "127.0.0.1:9100")])
+                .unwrap()
+                .metrics_addr,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        let error =
+            settings(&[("HOST", "0.0.0.0"), ("METRICS_ADDR", "127.0.0.1:3000")]).unwrap_err();
+        assert_eq!(error.var, "METRICS_ADDR");
     }
 
     #[test]

@@ -166,4 +166,21 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The pool's connections right now (for the metrics gauges).
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
+/// See [`Db::pool_stats`].
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
 }

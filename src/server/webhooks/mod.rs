@@ -25,7 +25,12 @@ pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
 /// (applied, duplicate, stale, ignored, …); 403 for a bad signature, 400 for
 /// a body that is not an event, 503 when the database is down (Dodo retries).
 pub async fn dodo(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match state.billing.receive_webhook(&headers, &body).await {
+    let result = state.billing.receive_webhook(&headers, &body).await;
+    crate::server::metrics::webhook(match &result {
+        Ok(outcome) => outcome.as_str(),
+        Err(error) => error.code(),
+    });
+    match result {
         Ok(outcome) => Json(json!({ "outcome": outcome.as_str() })).into_response(),
         Err(error) => {
             if !matches!(error, AppError::Unavailable(_)) {

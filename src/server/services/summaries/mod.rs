@@ -47,6 +47,7 @@ use crate::{
         clients::youtube::{YouTubeClient, YouTubeError},
         config::SummarySettings,
         db::{Db, TenantScope},
+        metrics::{self, Limited, SummaryOutcome},
         summarizer::{Language, Progress, Summarizer, TranscriptLine},
     },
 };
@@ -132,11 +133,13 @@ impl SummaryEngine {
         video: &VideoId,
     ) -> Result<Requested, AppError> {
         member.require(Permission::Summarize)?;
+        metrics::summary_requested();
         let mut tx = self.db.tenant(member.scope()).await?;
         let throttle = self.throttle_for(member);
         match ready::serve(&mut tx, member.org.user_id, video, &self.limits, &throttle).await? {
             HotPath::Ready(summary) => {
                 tx.commit().await?;
+                metrics::summary_outcome(SummaryOutcome::Cached);
                 return Ok(Requested::Ready(summary));
             }
             HotPath::Exhausted {
@@ -154,6 +157,7 @@ impl SummaryEngine {
                 // Committed: the refused attempt counts too, so a loop
                 // cannot hammer its way through.
                 tx.commit().await?;
+                metrics::rate_limited(Limited::Throttle);
                 return Err(AppError::Throttled {
                     per_minute,
                     retry_after_seconds,
@@ -173,6 +177,7 @@ impl SummaryEngine {
             video_cache::read_for(tx.conn(), video, wanted).await?
         {
             tx.commit().await?;
+            metrics::summary_outcome(SummaryOutcome::Failed);
             return Err(AppError::Conflict(message));
         }
         let reservation =
@@ -276,6 +281,13 @@ impl SummaryEngine {
             &summary.model,
             summary.usage.prompt_tokens,
             summary.usage.completion_tokens,
+        );
+        metrics::summary_made(
+            &summary.model,
+            summary.built_in,
+            summary.usage.prompt_tokens,
+            summary.usage.completion_tokens,
+            cost,
         );
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
         sqlx::query(
@@ -425,6 +437,11 @@ impl SummaryEngine {
         wanted: Option<SummaryLanguage>,
     ) -> Result<(), AppError> {
         let outcome = self.obtain_for(&video, wanted).await;
+        metrics::summary_outcome(match &outcome {
+            Ok((_, true, _)) => SummaryOutcome::Cached,
+            Ok((_, false, _)) => SummaryOutcome::Fresh,
+            Err(_) => SummaryOutcome::Failed,
+        });
         // The work is done (or failed); recording that must survive a
         // database blip: retried with backoff, then left to the sweeper,
         // which settles the reservation the same way once the lease is over.
@@ -685,6 +702,19 @@ impl SummaryEngine {
                 };
             }
         };
+        let cost = cost_micros(
+            &self.settings.prices,
+            &summary.model,
+            summary.usage.prompt_tokens,
+            summary.usage.completion_tokens,
+        );
+        metrics::summary_made(
+            &summary.model,
+            summary.built_in,
+            summary.usage.prompt_tokens,
+            summary.usage.completion_tokens,
+            cost,
+        );
         let completion = Completion {
             title: Some(transcript.metadata.title.clone()),
             channel: Some(transcript.metadata.channel.clone()),
@@ -697,12 +727,7 @@ impl SummaryEngine {
                 Some(chosen) => chosen.code().to_owned(),
             }),
             body: summary.body(),
-            cost_micros: cost_micros(
-                &self.settings.prices,
-                &summary.model,
-                summary.usage.prompt_tokens,
-                summary.usage.completion_tokens,
-            ),
+            cost_micros: cost,
             model: summary.model,
             prompt_version: summary.prompt_version,
             built_in: summary.built_in,
@@ -764,7 +789,9 @@ pub fn cost_micros(
         .unwrap_or(0)
 }
 
+/// The 429 for a used-up quota (and its count in the metrics).
 pub fn quota_exceeded(used: i32, limit: i32, resets_at: chrono::DateTime<Utc>) -> AppError {
+    metrics::rate_limited(Limited::Quota);
     let retry = (resets_at - Utc::now()).num_seconds().max(1) as u64;
     AppError::QuotaExceeded {
         used,

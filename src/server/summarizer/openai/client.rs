@@ -231,6 +231,7 @@ impl OpenAiSummarizer {
         }
         .await;
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+        crate::server::metrics::model_call(&request.model, result.is_ok());
         match &result {
             Ok(c) => tracing::info!(
                 prompt_tokens = c.usage.prompt_tokens,
