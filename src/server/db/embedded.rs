@@ -28,6 +28,13 @@ use std::{
 use super::roles::{APP_ROLE, OWNER_ROLE, SUPERUSER};
 
 const PORT: u16 = 5432;
+/// How long the first start may take (a fresh cluster, or crash recovery
+/// after an unclean stop).
+const START_TIMEOUT_SECONDS: u32 = 60;
+/// How long a restart by the supervisor waits for "ready". Shorter than a
+/// first start so shutdown is never held up for long; if recovery takes
+/// longer, the server keeps starting and the next probe sees it running.
+const RESTART_TIMEOUT_SECONDS: u32 = 10;
 /// Linux limits a unix socket path to 107 bytes.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -115,7 +122,7 @@ impl EmbeddedPostgres {
         if pg.is_running()? {
             tracing::info!("reusing the embedded PostgreSQL that is already running");
         } else {
-            pg.start_server()?;
+            pg.start_server(START_TIMEOUT_SECONDS)?;
             pg.started_here = true;
         }
         Ok(pg)
@@ -258,6 +265,37 @@ impl EmbeddedPostgres {
         self.give_to_postgres(&path)
     }
 
+    /// Whether the postmaster is alive, read from `postmaster.pid` and the
+    /// process table (no subprocess, so it is cheap to poll).
+    pub fn postmaster_state(&self) -> PostmasterState {
+        let pidfile = self.pgdata.join("postmaster.pid");
+        let text = match fs::read_to_string(&pidfile) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return PostmasterState::Stopped;
+            }
+            // Unreadable: nothing we can act on, and not a sign of death.
+            Err(_) => return PostmasterState::Running,
+        };
+        // A file being written right now may not have its pid line yet.
+        let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) else {
+            return PostmasterState::Running;
+        };
+        if process_is_alive(pid) {
+            PostmasterState::Running
+        } else {
+            PostmasterState::Crashed { pid }
+        }
+    }
+
+    /// Starts the server again after it died (the supervisor's road).
+    /// PostgreSQL runs crash recovery and replaces a stale `postmaster.pid`
+    /// whose process is gone. Blocking.
+    #[tracing::instrument(skip_all)]
+    pub fn restart(&self) -> anyhow::Result<()> {
+        self.start_server(RESTART_TIMEOUT_SECONDS)
+    }
+
     fn is_running(&self) -> anyhow::Result<bool> {
         let output = self
             .command("pg_ctl")
@@ -274,7 +312,7 @@ impl EmbeddedPostgres {
         }
     }
 
-    fn start_server(&self) -> anyhow::Result<()> {
+    fn start_server(&self, timeout_seconds: u32) -> anyhow::Result<()> {
         let log = self.pgdata.join("server.log");
         let output = self
             .command("pg_ctl")
@@ -283,7 +321,7 @@ impl EmbeddedPostgres {
             .arg(&self.pgdata)
             .arg("-l")
             .arg(&log)
-            .args(["-w", "-t", "60", "-s"])
+            .args(["-w", "-t", &timeout_seconds.to_string(), "-s"])
             // Own process group: a Ctrl-C meant for tldw must not also hit
             // PostgreSQL while in-flight requests are still finishing.
             .process_group(0)
@@ -333,6 +371,36 @@ impl EmbeddedPostgres {
             })?;
         }
         Ok(())
+    }
+}
+
+/// What `postmaster.pid` and the process table say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostmasterState {
+    Running,
+    /// The pid file is there but its process is gone: killed or crashed.
+    Crashed { pid: i32 },
+    /// No pid file: stopped cleanly (by an operator, or mid `pg_ctl restart`).
+    Stopped,
+}
+
+/// `kill(pid, 0)` succeeds on a zombie too, so its state in /proc decides.
+fn process_is_alive(pid: i32) -> bool {
+    use nix::{errno::Errno, sys::signal::kill, unistd::Pid};
+    if pid <= 0 {
+        return false;
+    }
+    match kill(Pid::from_raw(pid), None) {
+        Ok(()) | Err(Errno::EPERM) => {}
+        Err(_) => return false,
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S …": the state follows the last ')'.
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X')),
+        Err(_) => true,
     }
 }
 
