@@ -9,6 +9,7 @@ mod clerk_mode;
 mod csrf;
 mod dodo;
 mod embedded;
+mod faults;
 mod health;
 mod helpers;
 mod identity_cache;

@@ -312,7 +312,43 @@ impl EmbeddedPostgres {
         }
     }
 
+    /// Reaps PostgreSQL processes that died as our children (see
+    /// [`adopt_orphans`]). A dead postmaster nobody reaped is a zombie, and
+    /// PostgreSQL takes a zombie named in `postmaster.pid` for a live
+    /// server: the restart would be refused until its parent reaps it.
+    pub fn reap_dead_postgres(&self) {
+        use nix::{
+            sys::wait::{WaitPidFlag, waitpid},
+            unistd::Pid,
+        };
+        let me = std::process::id().to_string();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid …"
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let Some((pid, comm)) = head.split_once(" (") else {
+                continue;
+            };
+            let mut fields = rest.split_whitespace();
+            let (Some(state), Some(ppid)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            // Only PostgreSQL's own processes: never a child whose status
+            // someone else waits for (pg_ctl, initdb).
+            if state == "Z" && ppid == me && comm == "postgres" {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+                }
+            }
+        }
+    }
+
     fn start_server(&self, timeout_seconds: u32) -> anyhow::Result<()> {
+        adopt_orphans();
         let log = self.pgdata.join("server.log");
         let output = self
             .command("pg_ctl")
@@ -382,6 +418,17 @@ pub enum PostmasterState {
     Crashed { pid: i32 },
     /// No pid file: stopped cleanly (by an operator, or mid `pg_ctl restart`).
     Stopped,
+}
+
+/// pg_ctl starts the postmaster and exits, so the postmaster is an orphan.
+/// Adopting it (a child subreaper, Linux) lets the supervisor reap it the
+/// moment it dies, whatever our parent or the container's pid 1 does about
+/// zombies; otherwise a crashed postmaster blocks its own restart until
+/// someone else reaps it.
+fn adopt_orphans() {
+    if let Err(error) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::debug!(%error, "could not become a child subreaper");
+    }
 }
 
 /// `kill(pid, 0)` succeeds on a zombie too, so its state in /proc decides.

@@ -206,7 +206,11 @@ async fn restart(
     loop {
         let started = {
             let pg = pg.clone();
-            tokio::task::spawn_blocking(move || pg.restart()).await
+            tokio::task::spawn_blocking(move || {
+                pg.reap_dead_postgres();
+                pg.restart()
+            })
+            .await
         };
         let error = match started {
             Ok(Ok(())) => {
