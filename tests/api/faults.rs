@@ -243,6 +243,17 @@ async fn readiness_poller(app: Arc<TestApp>, start: Instant, stop: Arc<AtomicBoo
     answers
 }
 
+fn log_if_asked() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        tldw::server::telemetry::init(tldw::server::config::LogFormat::Text);
+    }
+}
+
+async fn readyz(app: &TestApp) -> (u16, String) {
+    let reply = Reply::read(app.get("/readyz").await).await;
+    (reply.status, reply.body)
+}
+
 fn assert_unavailable_envelope(answer: &Answer) {
     assert!(
         answer.retry_after.is_some(),
@@ -255,9 +266,7 @@ fn assert_unavailable_envelope(answer: &Answer) {
 }
 
 async fn fault_under_load(fault: Fault, tag: &str) {
-    if std::env::var_os("TEST_LOG").is_some() {
-        tldw::server::telemetry::init(tldw::server::config::LogFormat::Text);
-    }
+    log_if_asked();
     let dir = data_dir(tag);
     let tube = Tube::start().await;
     let vars = vars(
@@ -317,7 +326,10 @@ async fn fault_under_load(fault: Fault, tag: &str) {
 
     // Only 200/202/503, never a 500; every 503 says when to come back.
     let statuses = tally(answers.iter().map(|a| a.status));
-    println!("{fault:?}: {} requests, statuses {statuses:?}", answers.len());
+    println!(
+        "{fault:?}: {} requests, statuses {statuses:?}",
+        answers.len()
+    );
     let unexpected: Vec<&Answer> = answers
         .iter()
         .filter(|a| !matches!(a.status, 200 | 202 | 503))
@@ -349,11 +361,12 @@ async fn fault_under_load(fault: Fault, tag: &str) {
         .filter(|a| a.sent > fault_at + RECOVERY_LIMIT)
         .count();
     let ready_statuses = tally(readiness.iter().map(|a| a.status));
-    let ready_down: Vec<&str> = readiness
+    let mut ready_down: Vec<&str> = readiness
         .iter()
         .filter(|a| a.status == 503)
         .map(|a| a.body.as_str())
         .collect();
+    ready_down.dedup();
     let slowest_readyz = readiness.iter().map(|a| a.done - a.sent).max();
     println!(
         "{fault:?}: fault took {fault_took:?}; {} requests answered 503 (slowest {slowest_503:?}); \
@@ -361,8 +374,7 @@ async fn fault_under_load(fault: Fault, tag: &str) {
         failed.len()
     );
     println!(
-        "{fault:?}: /readyz {ready_statuses:?}, slowest {slowest_readyz:?}; while down it said {:?}",
-        ready_down.first()
+        "{fault:?}: /readyz {ready_statuses:?}, slowest {slowest_readyz:?}; while down it said {ready_down:?}"
     );
     assert!(
         back_after <= RECOVERY_LIMIT,
@@ -371,7 +383,10 @@ async fn fault_under_load(fault: Fault, tag: &str) {
     assert_eq!(late_failures, 0, "503s after the service was back");
     for answer in &readiness {
         assert!(matches!(answer.status, 200 | 503), "{answer:?}");
-        assert!(answer.done - answer.sent <= Duration::from_millis(2500), "{answer:?}");
+        assert!(
+            answer.done - answer.sent <= Duration::from_millis(2500),
+            "{answer:?}"
+        );
     }
     assert_eq!(
         readiness.last().map(|a| a.status),
@@ -428,4 +443,84 @@ async fn a_fast_restart_under_load_answers_only_503_and_recovers_consistently() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_postmaster_is_restarted_under_load_and_recovers_consistently() {
     fault_under_load(Fault::Kill, "fkil").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_that_cannot_start_is_named_in_readyz_and_answers_503_until_repaired() {
+    log_if_asked();
+    let dir = data_dir("fbrk");
+    let tube = Tube::start().await;
+    let vars = vars(&tube, None, &[]);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = spawn_embedded(&dir, &pairs).await;
+    let cluster = Cluster::join(&dir).await;
+    let who = members(&app, "fbrk", 1, 0).await.remove(0);
+    let mut conn = cluster.superuser().await;
+    let videos = seed_videos(&mut conn, "fbrk").await;
+    conn.close().await.unwrap();
+    assert_eq!(rest(&app, &who, &videos[0]).await.status, 200);
+
+    // A crash that leaves the data folder unable to start: its control
+    // file is gone.
+    let control = cluster.pg.pgdata().join("global/pg_control");
+    let hidden = cluster.pg.pgdata().join("global/pg_control.hidden");
+    std::fs::rename(&control, &hidden).unwrap();
+    cluster.kill_postmaster();
+
+    let crashed = Instant::now();
+    let said = loop {
+        let (status, body) = readyz(&app).await;
+        if status == 503 && body.contains("data folder is damaged") {
+            break body;
+        }
+        assert!(
+            crashed.elapsed() < Duration::from_secs(15),
+            "/readyz never named the cause; last {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("broken data folder: /readyz said {said}");
+    let body: Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(said.contains("still trying"), "{said}");
+
+    // Requests keep getting a 503 that says when to retry, never a 500.
+    for video in &videos[1..4] {
+        let sent = Instant::now();
+        let reply = rest(&app, &who, video).await;
+        let answer = Answer {
+            sent: Duration::ZERO,
+            done: sent.elapsed(),
+            status: reply.status,
+            retry_after: reply.header("retry-after").map(str::to_owned),
+            body: reply.body,
+        };
+        assert_eq!(answer.status, 503, "{answer:?}");
+        assert_unavailable_envelope(&answer);
+        assert!(answer.done <= Duration::from_millis(2500), "{answer:?}");
+    }
+
+    // Repaired: the supervisor's next try (at most 5 s apart) brings it back.
+    std::fs::rename(&hidden, &control).unwrap();
+    let repaired = Instant::now();
+    loop {
+        let (status, body) = readyz(&app).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            repaired.elapsed() < Duration::from_secs(10),
+            "not back 10 s after the repair: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "broken data folder: ready again {:?} after the repair",
+        repaired.elapsed()
+    );
+    let served = rest(&app, &who, &videos[1]).await;
+    assert_eq!(served.status, 200, "{}", served.body);
+
+    app.stop().await.unwrap();
+    drop(cluster);
 }

@@ -278,7 +278,11 @@ impl EmbeddedPostgres {
             Err(_) => return PostmasterState::Running,
         };
         // A file being written right now may not have its pid line yet.
-        let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) else {
+        let Some(pid) = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok())
+        else {
             return PostmasterState::Running;
         };
         if process_is_alive(pid) {
@@ -415,7 +419,9 @@ impl EmbeddedPostgres {
 pub enum PostmasterState {
     Running,
     /// The pid file is there but its process is gone: killed or crashed.
-    Crashed { pid: i32 },
+    Crashed {
+        pid: i32,
+    },
     /// No pid file: stopped cleanly (by an operator, or mid `pg_ctl restart`).
     Stopped,
 }

@@ -279,7 +279,10 @@ mod tests {
                 "FATAL:  \"/x/pgdata\" is not a valid data directory\nDETAIL:  File \"/x/pgdata/PG_VERSION\" is missing.",
                 OutageCause::DataFolderBroken,
             ),
-            ("pg_ctl start failed (exit status: 1): ", OutageCause::StartFailed),
+            (
+                "pg_ctl start failed (exit status: 1): ",
+                OutageCause::StartFailed,
+            ),
         ];
         for (error, cause) in cases {
             assert_eq!(classify(error), cause, "{error}");
