@@ -343,10 +343,12 @@ impl EmbeddedPostgres {
             };
             // Only PostgreSQL's own processes: never a child whose status
             // someone else waits for (pg_ctl, initdb).
-            if state == "Z" && ppid == me && comm == "postgres" {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-                }
+            if state == "Z"
+                && ppid == me
+                && comm == "postgres"
+                && let Ok(pid) = pid.trim().parse::<i32>()
+            {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
             }
         }
     }
