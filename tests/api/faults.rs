@@ -342,20 +342,41 @@ async fn fault_under_load(fault: Fault, tag: &str) {
     let slowest_503 = failed.iter().map(|a| a.done - a.sent).max();
 
     // Back within the limit: the first 200 to a request sent once the
-    // service was seen down (or none needed, if it never was).
-    let down_at = failed.iter().map(|a| a.done).min();
-    let back_after = match down_at {
+    // database was seen down (a 503 to a client or from /readyz; requests
+    // may also just wait in the pool and never fail), or none needed if it
+    // never was. And the longest stretch with no 200 answered, from the
+    // fault on, as the clients lived it.
+    let down_seen = failed
+        .iter()
+        .copied()
+        .chain(readiness.iter().filter(|a| a.status == 503))
+        .map(|a| a.done)
+        .filter(|done| *done >= fault_at)
+        .min();
+    let back_after = match down_seen {
         None => Duration::ZERO,
-        Some(down_at) => {
+        Some(down_seen) => {
             answers
                 .iter()
-                .filter(|a| a.status == 200 && a.sent >= down_at)
+                .filter(|a| a.status == 200 && a.sent >= down_seen)
                 .map(|a| a.done)
                 .min()
                 .expect("never answered 200 again")
                 - fault_at
         }
     };
+    let mut served: Vec<Duration> = answers
+        .iter()
+        .filter(|a| a.status == 200)
+        .map(|a| a.done)
+        .collect();
+    served.sort_unstable();
+    let longest_gap = served
+        .windows(2)
+        .filter(|w| w[1] >= fault_at)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
     let late_failures = failed
         .iter()
         .filter(|a| a.sent > fault_at + RECOVERY_LIMIT)
@@ -370,7 +391,8 @@ async fn fault_under_load(fault: Fault, tag: &str) {
     let slowest_readyz = readiness.iter().map(|a| a.done - a.sent).max();
     println!(
         "{fault:?}: fault took {fault_took:?}; {} requests answered 503 (slowest {slowest_503:?}); \
-         first 200 after the outage {back_after:?} after the fault; 503s sent past {RECOVERY_LIMIT:?}: {late_failures}",
+         first 200 after it was seen down {back_after:?} after the fault; longest time with no 200 {longest_gap:?}; \
+         503s sent past {RECOVERY_LIMIT:?}: {late_failures}",
         failed.len()
     );
     println!(
@@ -379,6 +401,10 @@ async fn fault_under_load(fault: Fault, tag: &str) {
     assert!(
         back_after <= RECOVERY_LIMIT,
         "back only {back_after:?} after the fault"
+    );
+    assert!(
+        longest_gap <= RECOVERY_LIMIT,
+        "no 200 for {longest_gap:?} after the fault"
     );
     assert_eq!(late_failures, 0, "503s after the service was back");
     for answer in &readiness {
