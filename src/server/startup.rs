@@ -29,6 +29,7 @@ use super::{
         self, Db,
         embedded::{EmbeddedOptions, EmbeddedPostgres},
         roles,
+        supervisor::Supervisor,
     },
     http::{AppState, WebSettings, api, assets, csrf, health},
     services::{billing::Billing, summaries::SummaryEngine, waiter::VideoWaiter},
@@ -49,9 +50,15 @@ pub struct Application {
     router: Router,
     db: Db,
     summaries: SummaryEngine,
-    embedded: Option<EmbeddedPostgres>,
+    embedded: Option<Embedded>,
     /// `/metrics` on `METRICS_ADDR`, when set.
     metrics: Option<super::metrics::MetricsServer>,
+}
+
+/// The embedded cluster and the task that restarts it if it dies.
+struct Embedded {
+    pg: Arc<EmbeddedPostgres>,
+    supervisor: Supervisor,
 }
 
 /// The database as settings describe it: the embedded cluster started (or
@@ -133,6 +140,15 @@ impl Application {
             open_database(&settings).await?;
         db::migrate(&owner_options).await?;
         let db = Db::connect(app_options, max_connections).await?;
+        // Only the embedded cluster is ours to restart; an external
+        // database is reconnected to by the pool, nothing more.
+        let embedded = embedded.map(|pg| {
+            let pg = Arc::new(pg);
+            Embedded {
+                supervisor: Supervisor::start(pg.clone(), db.health().clone()),
+                pg,
+            }
+        });
 
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address).await.with_context(|| {
@@ -266,7 +282,9 @@ impl Application {
         {
             tracing::warn!("database connections still busy after 2 s; closing anyway");
         }
-        if let Some(pg) = embedded {
+        if let Some(Embedded { pg, supervisor }) = embedded {
+            // First, or stopping it would look like a crash to restart.
+            supervisor.stop().await;
             tokio::task::spawn_blocking(move || pg.stop())
                 .await
                 .context("stopping PostgreSQL panicked")??;

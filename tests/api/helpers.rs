@@ -469,6 +469,34 @@ pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp
         }
     })
     .unwrap();
+    serve(settings, &db.name).await
+}
+
+/// The app as a fresh install runs it: no `DATABASE_URL`, so it starts (or
+/// joins) its own embedded cluster in `data_dir`, database `tldw`. The
+/// returned `db` names that database but not the cluster: reach it through
+/// an `EmbeddedPostgres` on the same folder, not `TestDb`'s helpers.
+pub async fn spawn_embedded(data_dir: &std::path::Path, extra: &[(&str, &str)]) -> TestApp {
+    let data_dir = data_dir.display().to_string();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let settings = Settings::from_lookup(|name| {
+        if let Some((_, value)) = extra.iter().find(|(k, _)| k == name) {
+            return Some(value.clone());
+        }
+        match name {
+            "PORT" => Some("0".into()),
+            "TLDW_DATA_DIR" => Some(data_dir.clone()),
+            _ => None,
+        }
+    })
+    .unwrap();
+    serve(settings, "tldw").await
+}
+
+async fn serve(settings: Settings, db_name: &str) -> TestApp {
     let app = Application::build(settings)
         .await
         .expect("the app did not build");
@@ -481,7 +509,7 @@ pub async fn spawn_instance_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp
     TestApp {
         address,
         db: TestDb {
-            name: db.name.clone(),
+            name: db_name.to_owned(),
         },
         // A request that never ends fails its test instead of hanging the run.
         client: reqwest::Client::builder()

@@ -11,6 +11,7 @@ mod csrf;
 mod doctor;
 mod dodo;
 mod embedded;
+mod faults;
 mod health;
 mod helpers;
 mod idempotency;

@@ -206,15 +206,15 @@ async fn instances(db: &TestDb, vars: &[(String, String)], n: usize) -> Vec<Arc<
 
 /// Someone signed in, and the org they act for.
 #[derive(Clone, Debug)]
-struct Member {
-    cookie: String,
-    slug: String,
-    org: OrgId,
+pub(crate) struct Member {
+    pub(crate) cookie: String,
+    pub(crate) slug: String,
+    pub(crate) org: OrgId,
 }
 
 /// `orgs` orgs, each with an owner and `extra` more members (sign-up is
 /// limited to 10 per address per hour, so at most 10 people per test).
-async fn members(app: &TestApp, tag: &str, orgs: usize, extra: usize) -> Vec<Member> {
+pub(crate) async fn members(app: &TestApp, tag: &str, orgs: usize, extra: usize) -> Vec<Member> {
     let mut members = Vec::new();
     for o in 0..orgs {
         let owner_email = format!("owner{o}-{tag}@example.com");
@@ -264,7 +264,7 @@ async fn request(app: &TestApp, who: &Member, video: &str) -> Reply {
 
 /// `POST /api/v1/orgs/{slug}/summaries`, as an API client with the
 /// member's session cookie sends it (same origin).
-async fn rest(app: &TestApp, who: &Member, video: &str) -> Reply {
+pub(crate) async fn rest(app: &TestApp, who: &Member, video: &str) -> Reply {
     let response = app
         .client
         .post(app.url(&format!("/api/v1/orgs/{}/summaries", who.slug)))
@@ -374,7 +374,7 @@ fn count(rows: &[(String, String)], status: &str) -> usize {
 }
 
 /// Statuses and how many of each, for messages.
-fn tally(statuses: impl IntoIterator<Item = u16>) -> Vec<(u16, usize)> {
+pub(crate) fn tally(statuses: impl IntoIterator<Item = u16>) -> Vec<(u16, usize)> {
     let mut tally: Vec<(u16, usize)> = Vec::new();
     for status in statuses {
         match tally.iter_mut().find(|(s, _)| *s == status) {

@@ -8,6 +8,7 @@
 
 pub mod embedded;
 pub mod roles;
+pub mod supervisor;
 mod tenant;
 
 use anyhow::Context;
@@ -18,6 +19,7 @@ use sqlx::{
 };
 use std::time::Duration;
 
+pub use supervisor::{Outage, ServerHealth};
 pub use tenant::{SharedTx, TenantScope, TenantTx};
 
 use crate::server::auth::cache::IdentityCache;
@@ -77,6 +79,9 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 pub enum NotReady {
     #[error("the database cannot be reached")]
     Unreachable,
+    /// The embedded server is down; the supervisor says why.
+    #[error("{0}")]
+    EmbeddedDown(Outage),
     #[error("database migrations are not applied ({applied} of {expected})")]
     MigrationsPending { applied: usize, expected: usize },
 }
@@ -88,6 +93,8 @@ pub enum NotReady {
 pub struct Db {
     pool: PgPool,
     identity: IdentityCache,
+    /// What the embedded server's supervisor knows (always up otherwise).
+    health: ServerHealth,
 }
 
 impl Db {
@@ -108,7 +115,13 @@ impl Db {
         Ok(Db {
             pool,
             identity: IdentityCache::new(),
+            health: ServerHealth::default(),
         })
+    }
+
+    /// Where the embedded server's supervisor reports an outage.
+    pub fn health(&self) -> &ServerHealth {
+        &self.health
     }
 
     pub fn identity(&self) -> &IdentityCache {
@@ -133,16 +146,28 @@ impl Db {
     }
 
     /// Reachable, and every migration this binary knows is applied.
+    /// Answers within [`ACQUIRE_TIMEOUT`]: at once when the supervisor
+    /// knows the embedded server is down, and a server that accepts
+    /// connections but does not answer counts as unreachable.
     #[tracing::instrument(skip_all)]
     pub async fn readiness(&self) -> Result<(), NotReady> {
-        let applied: Vec<i64> =
-            sqlx::query_scalar("select version from _sqlx_migrations where success")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|error| {
-                    tracing::warn!(error = %error, "readiness check failed");
-                    NotReady::Unreachable
-                })?;
+        if let Some(outage) = self.health.outage() {
+            return Err(NotReady::EmbeddedDown(outage));
+        }
+        let applied = tokio::time::timeout(ACQUIRE_TIMEOUT, async {
+            // An idle connection may have died with a restarted server:
+            // that says nothing about the server now, so try a fresh one.
+            match self.applied_migrations().await {
+                Err(error) if is_stale_connection(&error) => self.applied_migrations().await,
+                result => result,
+            }
+        })
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        .map_err(|error| {
+            tracing::warn!(error = %error, "readiness check failed");
+            NotReady::Unreachable
+        })?;
         let expected: Vec<i64> = MIGRATOR
             .iter()
             .filter(|m| m.migration_type.is_up_migration())
@@ -156,6 +181,12 @@ impl Db {
             });
         }
         Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
+        sqlx::query_scalar("select version from _sqlx_migrations where success")
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// A dedicated LISTEN connection (for notifications across processes).
