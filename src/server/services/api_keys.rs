@@ -263,7 +263,10 @@ pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<CurrentMember>
         personal,
     };
     if touch {
-        touch_last_used(db, &org, key).await;
+        // Off the request's path: a slow commit (a disk stall) must not
+        // hold a read request and its connection.
+        let (db, org) = (db.clone(), org.clone());
+        tokio::spawn(async move { touch_last_used(&db, &org, key).await });
     }
     Ok(Some(CurrentMember {
         account: CurrentAccount {
