@@ -101,6 +101,9 @@ fn Group(group: ApiGroup) -> impl IntoView {
             <div class="mt-6 space-y-6">{operations}</div>
         </section>
     }
+    // Erased: the nested Reference > Group > Operation types otherwise
+    // overflow rustc's query depth when building the wasm bundle.
+    .into_any()
 }
 
 #[component]
@@ -140,6 +143,7 @@ fn Operation(operation: ApiOperation) -> impl IntoView {
             <ul class="mt-2 space-y-1 text-sm">{answers}</ul>
         </article>
     }
+    .into_any()
 }
 
 #[component]
