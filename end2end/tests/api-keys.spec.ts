@@ -185,6 +185,13 @@ test('the API reference renders every route from this origin only', async ({ pag
   // Landmarks and headings a screen reader relies on.
   await expect(page.getByRole('main')).toHaveCount(1);
   await expect(page.getByRole('heading', { level: 1 })).toHaveCount(1);
-  await shootBoth(page, 'api-docs');
+  await page.screenshot({ path: 'screenshots/api-docs-top-desktop.png' });
+  await shootBoth(page, 'api-docs', operation('POST', '/api/v1/orgs/{slug}/summaries').locator('xpath=..'));
+  await page.setViewportSize(phone);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await expect(page.getByRole('navigation', { name: 'API sections' }).getByRole('link', { name: 'summaries' })).toBeInViewport();
+  await page.screenshot({ path: 'screenshots/api-docs-top-mobile.png' });
+  // Prose written with Markdown backticks shows them as code, not as backticks.
+  await expect(page.locator('main')).not.toContainText('`');
   expect(elsewhere).toEqual([]);
 });

@@ -360,6 +360,15 @@ fn ApiKeysPanel(slug: String, role: OrgRole, actions: Actions) -> impl IntoView 
     let created = move || actions.create_key.value().get().and_then(Result::ok);
     let pending = actions.create_key.pending();
     let name_error = errors.field("name");
+    // A key was made: empty the name, so a second press doesn't make a twin.
+    let name_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if created().is_some()
+            && let Some(input) = name_input.get()
+        {
+            input.set_value("");
+        }
+    });
     view! {
         <Panel title="API keys" id="api-keys">
             <p class="text-sm text-slate-600">
@@ -376,7 +385,7 @@ fn ApiKeysPanel(slug: String, role: OrgRole, actions: Actions) -> impl IntoView 
                 // rename form above already has a field called "name".
                 <div class="flex-1 space-y-1">
                     <label for="api-key-name" class="block text-sm font-medium text-slate-700">"Key name"</label>
-                    <input id="api-key-name" name="name" type="text" required=true
+                    <input id="api-key-name" node_ref=name_input name="name" type="text" required=true
                         aria-describedby="api-key-name-hint api-key-name-error"
                         aria-invalid=move || name_error.get().is_some().to_string()
                         class="block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-slate-900 shadow-sm outline-none focus:border-indigo-500 focus:ring-4 focus:ring-indigo-100 aria-[invalid=true]:border-rose-400" />
@@ -386,7 +395,7 @@ fn ApiKeysPanel(slug: String, role: OrgRole, actions: Actions) -> impl IntoView 
                 <div class="space-y-1">
                     <label for="api-key-role" class="block text-sm font-medium text-slate-700">"Role"</label>
                     <select id="api-key-role" name="role" aria-describedby="api-key-role-error"
-                        class="block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-slate-900 shadow-sm outline-none focus:border-indigo-500 focus:ring-4 focus:ring-indigo-100 sm:w-36">
+                        class="block h-[42px] w-full rounded-lg border border-slate-300 bg-white px-3 text-slate-900 shadow-sm outline-none focus:border-indigo-500 focus:ring-4 focus:ring-indigo-100 sm:w-36">
                         {roles.into_iter().map(|r| view! {
                             <option value=r.as_str() selected=r == OrgRole::Member>{r.label()}</option>
                         }).collect_view()}
@@ -431,7 +440,9 @@ fn NewKeySecret(created: CreatedApiKey) -> impl IntoView {
             <div class="mt-2 flex flex-col gap-2 sm:flex-row sm:items-center">
                 <input id="api-key-secret" readonly=true value=secret.clone() data-testid="api-key-secret"
                     class="w-full min-w-0 rounded-lg border border-amber-300 bg-white px-2 py-1.5 font-mono text-xs text-slate-900 focus:border-amber-500 focus:outline-none focus:ring-4 focus:ring-amber-200" />
-                <CopyButton text=secret label="Copy key" copied="Key copied" action=true testid="copy-api-key" />
+                <div class="shrink-0 whitespace-nowrap">
+                    <CopyButton text=secret label="Copy key" copied="Key copied" action=true testid="copy-api-key" />
+                </div>
             </div>
             <p class="mt-1 text-xs">"We keep only a fingerprint of it. If you lose it, revoke it and create another."</p>
         </div>
@@ -464,14 +475,17 @@ fn ApiKeyList(
                                 <span class="break-words">{key.name.clone()}</span>
                                 <code class="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700" title="The key's first characters">{format!("{}…", key.prefix)}</code>
                             </p>
-                            <p class="text-sm text-slate-600">{key.role.label()} " · created by " <span class="break-all">{key.created_by.clone()}</span></p>
-                            <p class="text-sm text-slate-600">"Created " {short_time(&key.created_at)} " · last used " {last_used}</p>
+                            <p class="text-sm text-slate-600">{key.role.label()} " · created by " <span class="break-words">{key.created_by.clone()}</span></p>
+                            <p class="text-sm text-slate-600">
+                                "Created " <span class="whitespace-nowrap">{short_time(&key.created_at)}</span>
+                                " · last used " <span class="whitespace-nowrap">{last_used}</span>
+                            </p>
                         </div>
-                        <details class="group text-sm sm:max-w-xs sm:shrink-0">
+                        <details class="group text-sm sm:max-w-xs sm:shrink-0 sm:text-right">
                             <summary class="inline-flex cursor-pointer list-none items-center rounded-lg border border-rose-200 bg-white px-3 py-1.5 font-medium text-rose-700 hover:bg-rose-50 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-rose-600 group-open:bg-rose-50 [&::-webkit-details-marker]:hidden">
                                 "Revoke"<span class="sr-only">" " {key.name.clone()}</span>
                             </summary>
-                            <div class="mt-2 space-y-2 rounded-lg border border-rose-200 bg-rose-50 p-3 text-rose-950">
+                            <div class="mt-2 space-y-2 rounded-lg border border-rose-200 bg-rose-50 p-3 text-left text-rose-950">
                                 <p>"Programs using \"" {key.name.clone()} "\" stop working at once. This can't be undone."</p>
                                 <ActionForm action>
                                     <input type="hidden" name="slug" value=slug />
