@@ -67,6 +67,8 @@ test('an owner creates an API key, a program uses it, the owner revokes it', asy
   const secret = await secretField.inputValue();
   await expect(section.getByTestId('api-key-secret-box')).toContainText('Copy it now');
   await expect(section.getByRole('button', { name: 'Copy key' })).toBeVisible();
+  // The name is emptied, so a second press doesn't make a twin.
+  await expect(section.getByLabel('Key name')).toHaveValue('');
   // The new key is listed under the secret, not yet used.
   const row = section.locator('[data-api-key="Slack bot"]');
   await expect(row).toContainText('never');

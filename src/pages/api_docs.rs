@@ -196,7 +196,7 @@ fn rich(text: String) -> impl IntoView {
         .enumerate()
         .map(|(i, part)| {
             if i % 2 == 1 {
-                view! { <code class="rounded bg-slate-100 px-1 text-[0.9em] text-slate-800">{part.to_owned()}</code> }.into_any()
+                view! { <code class="rounded bg-slate-100 px-0.5 text-[0.9em] text-slate-800">{part.to_owned()}</code> }.into_any()
             } else {
                 part.to_owned().into_any()
             }
