@@ -188,7 +188,7 @@ fn Fields(title: &'static str, fields: Vec<ApiField>) -> impl IntoView {
 /// Text with an unmatched backtick is shown as it is.
 fn rich(text: String) -> impl IntoView {
     let parts: Vec<&str> = text.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return text.into_any();
     }
     parts
