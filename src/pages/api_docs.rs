@@ -36,7 +36,7 @@ fn Reference(reference: ApiReference) -> impl IntoView {
             let name = group.name.clone();
             view! {
                 <li>
-                    <a href=href class="block rounded px-2 py-1 capitalize text-slate-700 hover:bg-slate-100 hover:text-slate-900">
+                    <a href=href class="block rounded-full border border-slate-200 bg-white px-3 py-1 capitalize text-slate-700 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 lg:rounded lg:border-0 lg:bg-transparent lg:px-2">
                         {name}
                     </a>
                 </li>
@@ -49,13 +49,15 @@ fn Reference(reference: ApiReference) -> impl IntoView {
         .map(|group| view! { <Group group /> })
         .collect_view();
     view! {
-        <div class="mx-auto flex max-w-6xl gap-10 px-4 py-10 sm:px-6">
-            <nav aria-label="API sections" class="sticky top-6 hidden h-fit w-48 shrink-0 lg:block">
-                <ul class="space-y-1 text-sm">{nav}</ul>
+        // On phones the sections are a row of links above the title; from
+        // lg up, a sticky column beside the reference.
+        <div class="mx-auto flex max-w-6xl flex-col gap-6 px-4 py-10 sm:px-6 lg:flex-row lg:gap-10">
+            <nav aria-label="API sections" class="h-fit lg:sticky lg:top-6 lg:w-48 lg:shrink-0">
+                <ul class="flex flex-wrap gap-2 text-sm lg:block lg:space-y-1">{nav}</ul>
             </nav>
             <div class="min-w-0 flex-1">
                 <h1 class="text-3xl font-bold tracking-tight text-slate-900">{reference.title}</h1>
-                <p class="mt-3 max-w-3xl text-slate-600">{reference.description}</p>
+                <p class="mt-3 max-w-3xl text-slate-600">{rich(reference.description)}</p>
                 <Quickstart />
                 {groups}
             </div>
@@ -97,10 +99,13 @@ fn Group(group: ApiGroup) -> impl IntoView {
             <h2 id=format!("{}-title", group.name) class="text-2xl font-bold capitalize tracking-tight text-slate-900">
                 {group.name.clone()}
             </h2>
-            <p class="mt-1 text-slate-600">{group.description}</p>
+            <p class="mt-1 text-slate-600">{rich(group.description)}</p>
             <div class="mt-6 space-y-6">{operations}</div>
         </section>
     }
+    // Erased: the nested Reference > Group > Operation types otherwise
+    // overflow rustc's query depth when building the wasm bundle.
+    .into_any()
 }
 
 #[component]
@@ -119,7 +124,7 @@ fn Operation(operation: ApiOperation) -> impl IntoView {
             view! {
                 <li class="flex gap-3">
                     <span class="w-10 shrink-0 font-mono font-semibold text-slate-900">{answer.status}</span>
-                    <span class="text-slate-600">{answer.description}</span>
+                    <span class="min-w-0 text-slate-600">{rich(answer.description)}</span>
                 </li>
             }
         })
@@ -130,9 +135,9 @@ fn Operation(operation: ApiOperation) -> impl IntoView {
                 <span class=format!("rounded px-2 py-0.5 text-xs font-bold {badge}")>{operation.method}</span>
                 <span class="break-all text-slate-900">{operation.path}</span>
             </h3>
-            <p class="mt-2 font-medium text-slate-900">{operation.summary}</p>
+            <p class="mt-2 font-medium text-slate-900">{rich(operation.summary)}</p>
             <Show when={let d = operation.description.clone(); move || !d.is_empty()}>
-                <p class="mt-1 text-sm text-slate-600">{operation.description.clone()}</p>
+                <p class="mt-1 text-sm text-slate-600">{rich(operation.description.clone())}</p>
             </Show>
             <Fields title="Parameters" fields=operation.parameters />
             <Fields title="JSON body" fields=operation.body />
@@ -140,6 +145,7 @@ fn Operation(operation: ApiOperation) -> impl IntoView {
             <ul class="mt-2 space-y-1 text-sm">{answers}</ul>
         </article>
     }
+    .into_any()
 }
 
 #[component]
@@ -157,7 +163,7 @@ fn Fields(title: &'static str, fields: Vec<ApiField>) -> impl IntoView {
                         {field.required.then(|| view! { <span class="ml-1 text-rose-600" title="required">"*"</span> })}
                     </td>
                     <td class="py-1.5 pr-3 text-slate-500">{field.kind}</td>
-                    <td class="py-1.5 text-slate-600">{field.description}</td>
+                    <td class="py-1.5 text-slate-600">{rich(field.description)}</td>
                 </tr>
             }
         })
@@ -175,4 +181,26 @@ fn Fields(title: &'static str, fields: Vec<ApiField>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The document's prose marks code with backticks (it is written for
+/// Markdown renderers too): shown as code here, not as literal backticks.
+/// Text with an unmatched backtick is shown as it is.
+fn rich(text: String) -> impl IntoView {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return text.into_any();
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                view! { <code class="rounded bg-slate-100 px-0.5 text-[0.9em] text-slate-800">{part.to_owned()}</code> }.into_any()
+            } else {
+                part.to_owned().into_any()
+            }
+        })
+        .collect_view()
+        .into_any()
 }

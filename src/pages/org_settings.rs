@@ -359,29 +359,52 @@ fn ApiKeysPanel(slug: String, role: OrgRole, actions: Actions) -> impl IntoView 
         .collect();
     let created = move || actions.create_key.value().get().and_then(Result::ok);
     let pending = actions.create_key.pending();
+    let name_error = errors.field("name");
+    // A key was made: empty the name, so a second press doesn't make a twin.
+    let name_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if created().is_some()
+            && let Some(input) = name_input.get()
+        {
+            input.set_value("");
+        }
+    });
     view! {
         <Panel title="API keys" id="api-keys">
             <p class="text-sm text-slate-600">
-                "A key lets a program act in this organization through the tldw API ("
-                <a href="/api/docs" class="text-indigo-700 underline">"/api/docs"</a>
-                "), with the role you choose. Send it as " <code class="text-xs">"Authorization: Bearer tldw_…"</code> "."
+                "A key lets a program act in this organization through the tldw API, with the role you choose. Send it as "
+                <code class="whitespace-nowrap rounded bg-slate-100 px-1 py-0.5 text-xs text-slate-800">"Authorization: Bearer tldw_…"</code>
+                "; the "
+                <a href="/api/docs" class=LINK_CLASS>"API reference"</a>
+                " lists every call."
             </p>
             {move || created().map(|created| view! { <NewKeySecret created /> })}
             <ActionForm action=actions.create_key attr:class="flex flex-col gap-3 sm:flex-row sm:items-start">
                 <input type="hidden" name="slug" value=form_slug />
-                <div class="flex-1"><TextField label="Key name" name="name" hint="Where it is used, e.g. \"Slack bot\"" error=errors.field("name") /></div>
+                // Not TextField: its id comes from the field's name, and the
+                // rename form above already has a field called "name".
+                <div class="flex-1 space-y-1">
+                    <label for="api-key-name" class="block text-sm font-medium text-slate-700">"Key name"</label>
+                    <input id="api-key-name" node_ref=name_input name="name" type="text" required=true
+                        aria-describedby="api-key-name-hint api-key-name-error"
+                        aria-invalid=move || name_error.get().is_some().to_string()
+                        class="block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 text-slate-900 shadow-sm outline-none focus:border-indigo-500 focus:ring-4 focus:ring-indigo-100 aria-[invalid=true]:border-rose-400" />
+                    <p id="api-key-name-hint" class="text-xs text-slate-500">"Where it is used, e.g. \"Slack bot\"."</p>
+                    <p id="api-key-name-error" class="text-sm text-rose-700" role="alert">{move || name_error.get()}</p>
+                </div>
                 <div class="space-y-1">
                     <label for="api-key-role" class="block text-sm font-medium text-slate-700">"Role"</label>
-                    <select id="api-key-role" name="role" class="rounded-lg border border-slate-300 bg-white px-3 py-2">
+                    <select id="api-key-role" name="role" aria-describedby="api-key-role-error"
+                        class="block h-[42px] w-full rounded-lg border border-slate-300 bg-white px-3 text-slate-900 shadow-sm outline-none focus:border-indigo-500 focus:ring-4 focus:ring-indigo-100 sm:w-36">
                         {roles.into_iter().map(|r| view! {
                             <option value=r.as_str() selected=r == OrgRole::Member>{r.label()}</option>
                         }).collect_view()}
                     </select>
-                    <p class="text-sm text-rose-700" role="alert">{move || errors.field("role").get()}</p>
+                    <p id="api-key-role-error" class="text-sm text-rose-700" role="alert">{move || errors.field("role").get()}</p>
                 </div>
                 <div class="sm:pt-6">
                     <button type="submit"
-                        class="inline-flex items-center justify-center rounded-lg bg-indigo-600 px-4 py-2 font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60"
+                        class="inline-flex w-full items-center justify-center rounded-lg bg-indigo-600 px-4 py-2 font-semibold text-white shadow-sm hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:opacity-60 sm:w-auto"
                         disabled=move || pending.get() || !hydrated.get()
                         aria-busy=move || pending.get().to_string()>
                         {move || if pending.get() { "Working…" } else { "Create key" }}
@@ -403,6 +426,10 @@ fn ApiKeysPanel(slug: String, role: OrgRole, actions: Actions) -> impl IntoView 
     }
 }
 
+/// Links inside the API keys section's text: visible focus, readable on
+/// white and on the amber secret box.
+const LINK_CLASS: &str = "font-medium text-indigo-700 underline hover:text-indigo-900 focus-visible:rounded-sm focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600";
+
 #[component]
 fn NewKeySecret(created: CreatedApiKey) -> impl IntoView {
     let secret = created.secret.clone();
@@ -410,10 +437,12 @@ fn NewKeySecret(created: CreatedApiKey) -> impl IntoView {
         <div role="status" class="rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm text-amber-950" data-testid="api-key-secret-box">
             <p class="font-medium">"Key \"" {created.key.name.clone()} "\" created. Copy it now: you won't see it again."</p>
             <label for="api-key-secret" class="sr-only">"API key secret"</label>
-            <div class="mt-2 flex items-center gap-2">
+            <div class="mt-2 flex flex-col gap-2 sm:flex-row sm:items-center">
                 <input id="api-key-secret" readonly=true value=secret.clone() data-testid="api-key-secret"
-                    class="w-full rounded border border-amber-300 bg-white px-2 py-1 font-mono text-xs" />
-                <CopyButton text=secret label="Copy key" />
+                    class="w-full min-w-0 rounded-lg border border-amber-300 bg-white px-2 py-1.5 font-mono text-xs text-slate-900 focus:border-amber-500 focus:outline-none focus:ring-4 focus:ring-amber-200" />
+                <div class="shrink-0 whitespace-nowrap">
+                    <CopyButton text=secret label="Copy key" copied="Key copied" action=true testid="copy-api-key" />
+                </div>
             </div>
             <p class="mt-1 text-xs">"We keep only a fingerprint of it. If you lose it, revoke it and create another."</p>
         </div>
@@ -429,8 +458,7 @@ fn ApiKeyList(
     if keys.is_empty() {
         return view! {
             <p class="text-sm text-slate-500" data-testid="api-keys-empty">
-                "No API keys yet. Programs use a key to call the tldw API: see "
-                <a href="/api/docs" class="text-indigo-700 underline">"/api/docs"</a>
+                "No API keys yet."
             </p>
         }
         .into_any();
@@ -441,25 +469,28 @@ fn ApiKeyList(
                 let slug = slug.clone();
                 let last_used = key.last_used_at.as_deref().map(short_time).unwrap_or_else(|| "never".into());
                 view! {
-                    <li class="flex flex-col gap-2 py-3 sm:flex-row sm:items-center sm:justify-between" data-api-key=key.name.clone()>
-                        <div>
-                            <p class="font-medium text-slate-900">
-                                {key.name.clone()}
-                                <code class="ml-2 rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600">{format!("{}…", key.prefix)}</code>
+                    <li class="flex flex-col gap-2 py-3 sm:flex-row sm:items-start sm:justify-between" data-api-key=key.name.clone()>
+                        <div class="min-w-0">
+                            <p class="flex flex-wrap items-center gap-x-2 gap-y-1 font-medium text-slate-900">
+                                <span class="break-words">{key.name.clone()}</span>
+                                <code class="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700" title="The key's first characters">{format!("{}…", key.prefix)}</code>
                             </p>
-                            <p class="text-sm text-slate-500">
-                                {key.role.label()} " · by " {key.created_by.clone()}
-                                " · created " {short_time(&key.created_at)} " · last used " {last_used}
+                            <p class="text-sm text-slate-600">{key.role.label()} " · created by " <span class="break-words">{key.created_by.clone()}</span></p>
+                            <p class="text-sm text-slate-600">
+                                "Created " <span class="whitespace-nowrap">{short_time(&key.created_at)}</span>
+                                " · last used " <span class="whitespace-nowrap">{last_used}</span>
                             </p>
                         </div>
-                        <details class="text-sm">
-                            <summary class="cursor-pointer rounded-lg border border-slate-300 px-3 py-1.5 font-medium hover:bg-slate-50">"Revoke"</summary>
-                            <div class="mt-2 space-y-2 rounded-lg border border-rose-200 bg-rose-50 p-3">
+                        <details class="group text-sm sm:max-w-xs sm:shrink-0 sm:text-right">
+                            <summary class="inline-flex cursor-pointer list-none items-center rounded-lg border border-rose-200 bg-white px-3 py-1.5 font-medium text-rose-700 hover:bg-rose-50 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-rose-600 group-open:bg-rose-50 [&::-webkit-details-marker]:hidden">
+                                "Revoke"<span class="sr-only">" " {key.name.clone()}</span>
+                            </summary>
+                            <div class="mt-2 space-y-2 rounded-lg border border-rose-200 bg-rose-50 p-3 text-left text-rose-950">
                                 <p>"Programs using \"" {key.name.clone()} "\" stop working at once. This can't be undone."</p>
                                 <ActionForm action>
                                     <input type="hidden" name="slug" value=slug />
                                     <input type="hidden" name="id" value=key.id.to_string() />
-                                    <button type="submit" class="rounded-lg bg-rose-600 px-3 py-1.5 font-semibold text-white hover:bg-rose-500">"Yes, revoke this key"</button>
+                                    <button type="submit" class="rounded-lg bg-rose-600 px-3 py-1.5 font-semibold text-white hover:bg-rose-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-rose-600">"Yes, revoke this key"</button>
                                 </ActionForm>
                             </div>
                         </details>
