@@ -57,6 +57,13 @@ ensure_postgres() {
   fi
 }
 
+# PgBouncer (transaction mode) for the pooled-database tests (issue 16).
+ensure_pgbouncer() {
+  if [ ! -x /usr/sbin/pgbouncer ]; then
+    apt_install pgbouncer
+  fi
+}
+
 ensure_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium

@@ -98,14 +98,45 @@ pub(crate) async fn open_database(
             app_url,
             migration_url,
             max_connections,
+            statement_cache,
+            ..
         } => {
             use secrecy::ExposeSecret;
             let app = PgConnectOptions::from_str(app_url.expose_secret())
                 .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            // Behind a transaction pooler: no statement outlives its
+            // transaction (see `db::Pooling`).
+            let app = if *statement_cache {
+                app
+            } else {
+                app.statement_cache_capacity(0)
+            };
             let owner = PgConnectOptions::from_str(migration_url.expose_secret())
                 .context("DATABASE_MIGRATION_URL is not a valid PostgreSQL URL")?;
             (app, owner, *max_connections, None)
         }
+    })
+}
+
+/// How the app's pool meets an external database: see [`db::Pooling`].
+fn pooling(settings: &Settings) -> anyhow::Result<db::Pooling> {
+    let DatabaseSettings::External {
+        statement_cache,
+        listen_url,
+        ..
+    } = &settings.database
+    else {
+        return Ok(db::Pooling::default());
+    };
+    use secrecy::ExposeSecret;
+    let listen = listen_url
+        .as_ref()
+        .map(|url| PgConnectOptions::from_str(url.expose_secret()))
+        .transpose()
+        .context("DATABASE_LISTEN_URL is not a valid PostgreSQL URL")?;
+    Ok(db::Pooling {
+        statement_cache: *statement_cache,
+        listen,
     })
 }
 
@@ -139,7 +170,7 @@ impl Application {
         let (app_options, owner_options, max_connections, embedded) =
             open_database(&settings).await?;
         db::migrate(&owner_options).await?;
-        let db = Db::connect(app_options, max_connections).await?;
+        let db = Db::connect_with(app_options, max_connections, pooling(&settings)?).await?;
         // Only the embedded cluster is ours to restart; an external
         // database is reconnected to by the pool, nothing more.
         let embedded = embedded.map(|pg| {

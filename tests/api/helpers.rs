@@ -566,3 +566,146 @@ pub async fn superuser_conn(db: &TestDb) -> PgConnection {
         .await
         .unwrap()
 }
+
+// ---- issue 16: a real PgBouncer in transaction mode ----
+
+/// Debian's PgBouncer (1.18: no prepared statements across transactions)
+/// in transaction mode, on a free 127.0.0.1 port, in front of the test
+/// cluster's unix socket. Stopped (and its folder removed) on drop.
+pub struct PgBouncer {
+    child: std::process::Child,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
+
+impl PgBouncer {
+    /// `pool_size`: server connections per database and role.
+    pub async fn start(pool_size: u32) -> PgBouncer {
+        let pg = &cluster().pg;
+        let dir = std::env::temp_dir().join(format!("tldw-pgbouncer-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // PgBouncer refuses to run as root, like PostgreSQL: it runs as the
+        // cluster's OS user, which must read its files.
+        if let Some(user) = pg.os_user() {
+            std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid)).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let password = role_password(roles::APP_ROLE);
+        let files = [
+            (
+                "pgbouncer.ini",
+                format!(
+                    "[databases]\n\
+                     * = host={socket} port=5432\n\
+                     [pgbouncer]\n\
+                     listen_addr = 127.0.0.1\n\
+                     listen_port = {port}\n\
+                     unix_socket_dir =\n\
+                     pool_mode = transaction\n\
+                     auth_type = scram-sha-256\n\
+                     auth_file = {dir}/users.txt\n\
+                     max_client_conn = 1000\n\
+                     default_pool_size = {pool_size}\n\
+                     ignore_startup_parameters = extra_float_digits,options\n\
+                     logfile = {dir}/pgbouncer.log\n",
+                    socket = pg.pgdata().display(),
+                    dir = dir.display(),
+                ),
+            ),
+            (
+                "users.txt",
+                format!("\"{}\" \"{password}\"\n", roles::APP_ROLE),
+            ),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            if let Some(user) = pg.os_user() {
+                std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid)).unwrap();
+            }
+        }
+        let mut command = Command::new(PGBOUNCER);
+        command
+            .arg(dir.join("pgbouncer.ini"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(user) = pg.os_user() {
+            command.uid(user.uid).gid(user.gid);
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!("could not start {PGBOUNCER} (scripts/test installs it): {e}")
+        });
+        let bouncer = PgBouncer { child, dir, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "PgBouncer did not listen on {port}: {}",
+                bouncer.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        bouncer
+    }
+
+    /// The app role's URL for `db`, through this PgBouncer.
+    pub fn app_url(&self, db: &TestDb) -> String {
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}",
+            roles::APP_ROLE,
+            role_password(roles::APP_ROLE),
+            self.port,
+            db.name
+        )
+    }
+
+    pub fn app_options(&self, db: &TestDb) -> PgConnectOptions {
+        self.app_url(db).parse().unwrap()
+    }
+
+    /// Settings for an app instance on `db` through this PgBouncer, as an
+    /// operator would write them: the app role pooled, without a
+    /// statement cache; LISTEN straight to PostgreSQL (migrations already
+    /// are, through `DATABASE_MIGRATION_URL`).
+    pub fn settings(&self, db: &TestDb) -> Vec<(String, String)> {
+        let (direct, _) = database_urls(db);
+        vec![
+            ("DATABASE_URL".into(), self.app_url(db)),
+            ("DATABASE_STATEMENT_CACHE".into(), "0".into()),
+            ("DATABASE_LISTEN_URL".into(), direct),
+        ]
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A role's password in the test cluster (alphanumeric, so the URL holds
+/// it as it is).
+fn role_password(role: &str) -> String {
+    let url = cluster().pg.url(role, "postgres");
+    url::Url::parse(secrecy::ExposeSecret::expose_secret(&url))
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned()
+}

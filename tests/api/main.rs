@@ -24,6 +24,7 @@ mod metrics;
 mod orgs;
 mod own_transcripts;
 mod pages;
+mod pgbouncer;
 mod quota;
 mod rest;
 mod rls;

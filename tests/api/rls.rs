@@ -161,9 +161,14 @@ async fn the_catalog_lint_catches_a_table_added_without_isolation() {
 #[tokio::test]
 async fn a_tenant_sees_and_changes_only_its_own_rows() {
     let test_db = TestDb::new().await;
-    let db = test_db.db(4).await;
-    let a = seed_org(&db, "org-a").await;
-    let b = seed_org(&db, "org-b").await;
+    tenants_see_and_change_only_their_own_rows(&test_db.db(4).await).await;
+}
+
+/// Two orgs on `db` (direct, or through a pooler): reads, updates and
+/// deletes of one never reach the other, and writes into it are refused.
+pub(crate) async fn tenants_see_and_change_only_their_own_rows(db: &Db) {
+    let a = seed_org(db, "org-a").await;
+    let b = seed_org(db, "org-b").await;
 
     // Reads: all of A, none of B.
     let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
@@ -343,11 +348,18 @@ async fn without_a_tenant_nothing_is_visible() {
 #[tokio::test]
 async fn one_pooled_connection_serves_tenants_in_turn_without_leaking() {
     let test_db = TestDb::new().await;
-    let db = test_db.db(1).await;
-    let a = seed_org(&db, "org-a").await;
-    let b = seed_org(&db, "org-b").await;
+    let (pid_a, pid_b) = tenants_in_turn_do_not_leak(&test_db.db(1).await).await;
+    assert_eq!(pid_a, pid_b);
+}
 
-    let second = new_account(&db, "second@org-a.test").await;
+/// A's transaction, then B's on `db`; B sees none of A's rows or settings.
+/// Returns the server process ids of both (the same on a pool of one
+/// direct connection; a transaction pooler may pick another server).
+pub(crate) async fn tenants_in_turn_do_not_leak(db: &Db) -> (i32, i32) {
+    let a = seed_org(db, "org-a").await;
+    let b = seed_org(db, "org-b").await;
+
+    let second = new_account(db, "second@org-a.test").await;
     let mut tx = db.tenant(TenantScope::member(a.org, a.user)).await.unwrap();
     let pid_a: i32 = sqlx::query_scalar("select pg_backend_pid()")
         .fetch_one(tx.conn())
@@ -367,7 +379,6 @@ async fn one_pooled_connection_serves_tenants_in_turn_without_leaking() {
         .fetch_one(tx.conn())
         .await
         .unwrap();
-    assert_eq!(pid_a, pid_b);
     let members: Vec<Uuid> = sqlx::query_scalar("select account_id from users")
         .fetch_all(tx.conn())
         .await
@@ -378,6 +389,7 @@ async fn one_pooled_connection_serves_tenants_in_turn_without_leaking() {
         .await
         .unwrap();
     assert_eq!(user_setting, "", "A's user id leaked into B's transaction");
+    (pid_a, pid_b)
 }
 
 #[tokio::test]

@@ -391,11 +391,21 @@ pub(crate) fn tally(statuses: impl IntoIterator<Item = u16>) -> Vec<(u16, usize)
 
 #[tokio::test]
 async fn fifty_concurrent_requests_on_three_instances_make_one_llm_call() {
+    fifty_requests_on_three_instances_make_one_llm_call(&TestDb::new().await, &[]).await;
+}
+
+/// The test above on `db`, with `via` added to each instance's settings
+/// (e.g. `DATABASE_URL` through a pooler).
+pub(crate) async fn fifty_requests_on_three_instances_make_one_llm_call(
+    db: &TestDb,
+    via: &[(String, String)],
+) {
     let tube = Tube::start().await;
     let llm = Fake::new([], Llm::Slow(Duration::from_millis(400)));
     let base = llm.start().await;
-    let db = TestDb::new().await;
-    let apps = instances(&db, &vars(&tube, Some(&base), &[]), 3).await;
+    let mut settings = vars(&tube, Some(&base), &[]);
+    settings.extend_from_slice(via);
+    let apps = instances(db, &settings, 3).await;
     // 4 orgs with 2 people each: 8 requesters.
     let people = members(&apps[0], "flight", 4, 1).await;
     let video = video("flight", 1);
@@ -800,16 +810,20 @@ async fn a_cached_permanent_failure_is_retried_after_its_ttl() {
 
 #[tokio::test]
 async fn sixty_concurrent_requests_from_two_instances_get_exactly_the_limit() {
+    sixty_requests_from_two_instances_get_exactly_the_limit(&TestDb::new().await, &[]).await;
+}
+
+/// The test above on `db`, with `via` added to each instance's settings.
+pub(crate) async fn sixty_requests_from_two_instances_get_exactly_the_limit(
+    db: &TestDb,
+    via: &[(String, String)],
+) {
     let tube = Tube::start().await;
     let llm = Fake::new([], Llm::Echo);
     let base = llm.start().await;
-    let db = TestDb::new().await;
-    let apps = instances(
-        &db,
-        &vars(&tube, Some(&base), &[("TLDW_FREE_MONTHLY_SUMMARIES", "10")]),
-        2,
-    )
-    .await;
+    let mut settings = vars(&tube, Some(&base), &[("TLDW_FREE_MONTHLY_SUMMARIES", "10")]);
+    settings.extend_from_slice(via);
+    let apps = instances(db, &settings, 2).await;
     let people = members(&apps[0], "quota", 1, 1).await;
 
     let requests = (0..60).map(|i| {
@@ -850,13 +864,13 @@ async fn sixty_concurrent_requests_from_two_instances_get_exactly_the_limit() {
     }
     let org = people[0].org;
     eventually("every unit settled", Duration::from_secs(10), || async {
-        count(&ledger(&db, org).await, "reserved") == 0
+        count(&ledger(db, org).await, "reserved") == 0
     })
     .await;
     let board = dashboard(&apps[1], &people[1]).await;
     assert_eq!((board.quota.used, board.quota.limit), (10, 10));
     assert_eq!(board.items.len(), 10);
-    let rows = ledger(&db, org).await;
+    let rows = ledger(db, org).await;
     assert_eq!(rows.len(), 10, "{rows:?}");
     assert_eq!(count(&rows, "succeeded"), 10, "{rows:?}");
     let mut charged: Vec<String> = rows.into_iter().map(|(v, _)| v).collect();

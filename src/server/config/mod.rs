@@ -116,6 +116,12 @@ pub enum DatabaseSettings {
         /// The owner role that applies migrations.
         migration_url: SecretString,
         max_connections: u32,
+        /// `DATABASE_STATEMENT_CACHE` (default on); `0` behind a transaction
+        /// pooler (PgBouncer before 1.21), see `db::Pooling`.
+        statement_cache: bool,
+        /// `DATABASE_LISTEN_URL`: a direct connection for LISTEN (a
+        /// transaction pooler keeps no session); unset: `app_url`.
+        listen_url: Option<SecretString>,
     },
 }
 
@@ -187,10 +193,20 @@ impl Settings {
             (Some(app_url), Some(migration_url)) => {
                 check_postgres_url("DATABASE_URL", &app_url)?;
                 check_postgres_url("DATABASE_MIGRATION_URL", &migration_url)?;
+                let listen_url = get("DATABASE_LISTEN_URL");
+                if let Some(url) = &listen_url {
+                    check_postgres_url("DATABASE_LISTEN_URL", url)?;
+                }
                 DatabaseSettings::External {
                     app_url: app_url.into(),
                     migration_url: migration_url.into(),
                     max_connections,
+                    statement_cache: switch(
+                        get("DATABASE_STATEMENT_CACHE"),
+                        "DATABASE_STATEMENT_CACHE",
+                        true,
+                    )?,
+                    listen_url: listen_url.map(SecretString::from),
                 }
             }
             (Some(_), None) => {
@@ -317,6 +333,26 @@ impl Settings {
             site_root,
             metrics_addr,
         })
+    }
+}
+
+/// An on/off setting: `1`/`on`/`true` or `0`/`off`/`false`.
+fn switch(raw: Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match raw
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("1" | "on" | "true" | "yes") => Ok(true),
+        Some("0" | "off" | "false" | "no") => Ok(false),
+        Some(_) => Err(ConfigError {
+            var,
+            reason: format!(
+                "expected 1 (on) or 0 (off), got {:?}",
+                raw.unwrap_or_default()
+            ),
+        }),
     }
 }
 
@@ -558,6 +594,51 @@ mod tests {
             panic!("expected an external database");
         };
         assert_eq!(app_url.expose_secret(), "postgres://app:hunter2@db/tldw");
+    }
+
+    #[test]
+    fn statement_cache_and_listen_url_for_a_pooler() {
+        let urls = [
+            ("DATABASE_URL", "postgres://app:pw@pooler/tldw"),
+            ("DATABASE_MIGRATION_URL", "postgres://owner:pw@db/tldw"),
+        ];
+        let DatabaseSettings::External {
+            statement_cache,
+            listen_url,
+            ..
+        } = settings(&urls).unwrap().database
+        else {
+            panic!("expected an external database");
+        };
+        assert!(statement_cache);
+        assert!(listen_url.is_none());
+
+        let mut vars = urls.to_vec();
+        vars.push(("DATABASE_STATEMENT_CACHE", "0"));
+        vars.push(("DATABASE_LISTEN_URL", "postgres://app:pw@db/tldw"));
+        let DatabaseSettings::External {
+            statement_cache,
+            listen_url,
+            ..
+        } = settings(&vars).unwrap().database
+        else {
+            panic!("expected an external database");
+        };
+        assert!(!statement_cache);
+        assert_eq!(
+            listen_url.unwrap().expose_secret(),
+            "postgres://app:pw@db/tldw"
+        );
+
+        for (var, value) in [
+            ("DATABASE_STATEMENT_CACHE", "sometimes"),
+            ("DATABASE_LISTEN_URL", "mysql://db"),
+        ] {
+            let mut vars = urls.to_vec();
+            vars.push((var, value));
+            let error = settings(&vars).unwrap_err();
+            assert_eq!(error.var, var);
+        }
     }
 
     #[test]

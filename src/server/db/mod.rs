@@ -92,14 +92,33 @@ pub enum NotReady {
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    /// Statement cache off (`DATABASE_STATEMENT_CACHE=0`): every transaction
+    /// starts with `DEALLOCATE ALL` (see [`Pooling`]).
+    unprepared: bool,
+    /// Where LISTEN connects, when not through the pool (a pooler).
+    listen: Option<PgConnectOptions>,
     identity: IdentityCache,
     /// What the embedded server's supervisor knows (always up otherwise).
     health: ServerHealth,
 }
 
 impl Db {
-    #[tracing::instrument(skip_all, fields(max_connections))]
     pub async fn connect(app: PgConnectOptions, max_connections: u32) -> anyhow::Result<Db> {
+        Db::connect_with(app, max_connections, Pooling::default()).await
+    }
+
+    /// [`Db::connect`], ready for a transaction pooler when `pooling` says so.
+    #[tracing::instrument(skip_all, fields(max_connections))]
+    pub async fn connect_with(
+        app: PgConnectOptions,
+        max_connections: u32,
+        pooling: Pooling,
+    ) -> anyhow::Result<Db> {
+        let app = if pooling.statement_cache {
+            app
+        } else {
+            app.statement_cache_capacity(0)
+        };
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             // A request waits at most this long for a connection, then gets
@@ -114,6 +133,8 @@ impl Db {
             .context("could not connect to PostgreSQL as the app role")?;
         Ok(Db {
             pool,
+            unprepared: !pooling.statement_cache,
+            listen: pooling.listen,
             identity: IdentityCache::new(),
             health: ServerHealth::default(),
         })
@@ -130,8 +151,10 @@ impl Db {
 
     /// Opens a transaction scoped to one organization (see [`TenantTx`]).
     pub async fn tenant(&self, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
-        match TenantTx::begin(&self.pool, scope).await {
-            Err(error) if is_stale_connection(&error) => TenantTx::begin(&self.pool, scope).await,
+        match TenantTx::begin(&self.pool, scope, self.unprepared).await {
+            Err(error) if is_stale_connection(&error) => {
+                TenantTx::begin(&self.pool, scope, self.unprepared).await
+            }
             result => result,
         }
     }
@@ -139,8 +162,10 @@ impl Db {
     /// Opens a transaction for the shared tables (the `videos` cache). It
     /// carries no org, so tenant tables are invisible from it.
     pub async fn shared(&self) -> Result<SharedTx, sqlx::Error> {
-        match SharedTx::begin(&self.pool).await {
-            Err(error) if is_stale_connection(&error) => SharedTx::begin(&self.pool).await,
+        match SharedTx::begin(&self.pool, self.unprepared).await {
+            Err(error) if is_stale_connection(&error) => {
+                SharedTx::begin(&self.pool, self.unprepared).await
+            }
             result => result,
         }
     }
@@ -183,15 +208,36 @@ impl Db {
         Ok(())
     }
 
+    /// A simple query (one message, no prepared statement): outside a
+    /// transaction a pooler may hand each message to another server.
     async fn applied_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
-        sqlx::query_scalar("select version from _sqlx_migrations where success")
+        use sqlx::Row;
+        sqlx::raw_sql("select version from _sqlx_migrations where success")
             .fetch_all(&self.pool)
-            .await
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect()
     }
 
     /// A dedicated LISTEN connection (for notifications across processes).
+    /// LISTEN belongs to a session, which a transaction pooler does not
+    /// keep, so with [`Pooling::listen`] it connects there directly, on a
+    /// pool of its own that only reconnects it.
     pub async fn listener(&self) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
-        sqlx::postgres::PgListener::connect_with(&self.pool).await
+        match &self.listen {
+            None => sqlx::postgres::PgListener::connect_with(&self.pool).await,
+            Some(options) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .max_lifetime(None)
+                    .idle_timeout(None)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options.clone())
+                    .await?;
+                sqlx::postgres::PgListener::connect_with(&pool).await
+            }
+        }
     }
 
     pub async fn close(&self) {
@@ -204,6 +250,32 @@ impl Db {
             open: self.pool.size(),
             idle: self.pool.num_idle(),
             max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
+/// How the app's connections reach PostgreSQL: straight (the default), or
+/// through a transaction pooler such as PgBouncer 1.18, which gives each
+/// transaction whichever server connection is free and keeps no session.
+#[derive(Clone, Debug)]
+pub struct Pooling {
+    /// `DATABASE_STATEMENT_CACHE`. Off, sqlx keeps no statement across
+    /// transactions (capacity 0). sqlx 0.9 still *names* each statement
+    /// (`sqlx_s_N`, counted per client connection) and never closes it, so
+    /// on a shared server another client's `sqlx_s_1` would collide with
+    /// ours: every transaction therefore begins with `DEALLOCATE ALL`, in
+    /// the same round trip as `BEGIN`. Inside a transaction the pooler
+    /// keeps one server, so Parse and Bind meet.
+    pub statement_cache: bool,
+    /// `DATABASE_LISTEN_URL`: a direct connection for LISTEN.
+    pub listen: Option<PgConnectOptions>,
+}
+
+impl Default for Pooling {
+    fn default() -> Pooling {
+        Pooling {
+            statement_cache: true,
+            listen: None,
         }
     }
 }

@@ -42,11 +42,18 @@ impl TenantTx {
     /// `BEGIN` and the tenant settings travel as one simple query: one
     /// round trip, not two. Both values are UUIDs we print ourselves, so
     /// nothing a client sent is ever spliced into the SQL.
-    pub(super) async fn begin(pool: &PgPool, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
+    /// `unprepared`: clear the server's prepared statements first (see
+    /// [`super::Pooling::statement_cache`]).
+    pub(super) async fn begin(
+        pool: &PgPool,
+        scope: TenantScope,
+        unprepared: bool,
+    ) -> Result<TenantTx, sqlx::Error> {
         let user = scope.user_id.map(|id| id.to_string()).unwrap_or_default();
+        let deallocate = if unprepared { " DEALLOCATE ALL;" } else { "" };
         let tx = pool
             .begin_with(AssertSqlSafe(format!(
-                "BEGIN; SELECT set_config('app.org_id', '{}', true), set_config('app.user_id', '{user}', true)",
+                "BEGIN;{deallocate} SELECT set_config('app.org_id', '{}', true), set_config('app.user_id', '{user}', true)",
                 scope.org_id
             )))
             .await?;
@@ -82,10 +89,13 @@ pub struct SharedTx {
 }
 
 impl SharedTx {
-    pub(super) async fn begin(pool: &PgPool) -> Result<SharedTx, sqlx::Error> {
-        Ok(SharedTx {
-            tx: pool.begin().await?,
-        })
+    pub(super) async fn begin(pool: &PgPool, unprepared: bool) -> Result<SharedTx, sqlx::Error> {
+        let tx = if unprepared {
+            pool.begin_with("BEGIN; DEALLOCATE ALL").await?
+        } else {
+            pool.begin().await?
+        };
+        Ok(SharedTx { tx })
     }
 
     pub fn conn(&mut self) -> &mut PgConnection {
