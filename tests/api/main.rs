@@ -27,6 +27,7 @@ mod pages;
 mod quota;
 mod rest;
 mod rls;
+mod scale_out;
 mod summaries;
 mod summarizer;
 mod usage;
