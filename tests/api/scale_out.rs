@@ -12,6 +12,7 @@ use sqlx::Connection;
 use std::{
     collections::{BTreeMap, HashSet},
     io::{BufRead, BufReader, Write},
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -78,6 +79,7 @@ impl Farm {
                 command.env(name, value);
             }
             let mut child = command
+                .process_group(0)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(std::fs::File::create(dir.join(format!("app{i}.err"))).unwrap())
@@ -107,6 +109,7 @@ impl Farm {
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, nginx_conf(&dir, port, &upstreams)).unwrap();
         let nginx = Command::new(&nginx_bin)
+            .process_group(0)
             .arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -118,6 +121,9 @@ impl Farm {
             .stderr(std::fs::File::create(dir.join("nginx.err")).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}", nginx_bin.display()));
+        let mut pids: Vec<u32> = apps.iter().flatten().map(Child::id).collect();
+        pids.push(nginx.id());
+        kill_when_this_process_exits(&pids);
         let mut farm = Farm {
             proxy: TestApp::remote(
                 format!("http://127.0.0.1:{port}"),
@@ -207,7 +213,11 @@ impl Drop for Farm {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = self.nginx.kill();
+        // The whole group: killing nginx's master alone leaves its workers.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.nginx.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = self.nginx.wait();
         if std::thread::panicking() {
             eprintln!("scale-out logs kept in {}", self.dir.display());
@@ -215,6 +225,26 @@ impl Drop for Farm {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Drop runs on a failed test but not when the test binary itself is
+/// killed: a watchdog shell (not our child) then kills every process group
+/// the farm started (nginx's workers too).
+fn kill_when_this_process_exits(pids: &[u32]) {
+    let me = std::process::id();
+    let groups: String = pids.iter().map(|p| format!(" -{p}")).collect();
+    let script =
+        format!("while [ -d /proc/{me} ]; do sleep 1; done; kill -9 --{groups} 2>/dev/null");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("( {script} ) &"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .status()
+        .expect("could not start the farm watchdog");
+    assert!(status.success());
 }
 
 /// The built server, next to this test binary (`target/debug/deps/..`).
