@@ -64,6 +64,14 @@ ensure_pgbouncer() {
   fi
 }
 
+# The scale-out tests (tests/api/scale_out.rs) put nginx in front of three
+# app processes.
+ensure_nginx() {
+  if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+    apt_install nginx
+  fi
+}
+
 ensure_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium

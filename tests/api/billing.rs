@@ -54,7 +54,7 @@ const FREE_LIMIT: i32 = 3;
 const PRO_LIMIT: i32 = 6;
 const TEAM_LIMIT: i32 = 9;
 /// For apps whose tests never reach Dodo: nothing listens there.
-const NO_DODO: &str = "http://127.0.0.1:9";
+pub(crate) const NO_DODO: &str = "http://127.0.0.1:9";
 
 // ---------------------------------------------------------------------------
 // A fake Dodo that records what the app asked.
@@ -192,7 +192,7 @@ fn plans() -> PlanCatalog {
 // Signed deliveries.
 
 #[derive(Clone, Debug)]
-struct Delivery {
+pub(crate) struct Delivery {
     id: String,
     timestamp: i64,
     signature: String,
@@ -286,7 +286,7 @@ fn envelope(event_type: &str, at: DateTime<Utc>, data: Value) -> Vec<u8> {
 
 /// What a subscription event says about the subscription.
 #[derive(Clone, Debug)]
-struct SubState {
+pub(crate) struct SubState {
     status: &'static str,
     product: &'static str,
     start: DateTime<Utc>,
@@ -372,7 +372,7 @@ fn subscription_data(
 /// One org and the Dodo subscription that pays for it: the org has a
 /// checkout session row (our reference), and every event carries that
 /// reference in its metadata, as Dodo copies the checkout's metadata.
-struct Sub {
+pub(crate) struct Sub {
     org: OrgId,
     user: UserId,
     id: String,
@@ -1170,10 +1170,10 @@ impl Rng {
     }
 }
 
-struct Storm {
+pub(crate) struct Storm {
     subs: Vec<Sub>,
     /// Every send, duplicates included, in the order they are started.
-    sends: Vec<Delivery>,
+    pub(crate) sends: Vec<Delivery>,
     unique: usize,
     /// Per org: the newest event's state and envelope time.
     newest: HashMap<OrgId, (SubState, DateTime<Utc>)>,
@@ -1182,7 +1182,7 @@ struct Storm {
 /// `orgs` linked orgs and `events` events across them (unique ids, strictly
 /// increasing envelope times, random states), plus `duplicates` redeliveries,
 /// shuffled.
-async fn storm(
+pub(crate) async fn storm(
     test_db: &TestDb,
     orgs: usize,
     events: usize,
@@ -1234,7 +1234,7 @@ async fn storm(
     }
 }
 
-struct Sent {
+pub(crate) struct Sent {
     status: u16,
     outcome: String,
     took: Duration,
@@ -1242,7 +1242,11 @@ struct Sent {
 
 /// Sends every delivery, at most `concurrency` at a time, to the apps in
 /// turn.
-async fn send_all(apps: &[Arc<TestApp>], sends: &[Delivery], concurrency: usize) -> Vec<Sent> {
+pub(crate) async fn send_all(
+    apps: &[Arc<TestApp>],
+    sends: &[Delivery],
+    concurrency: usize,
+) -> Vec<Sent> {
     let gate = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     for (n, delivery) in sends.iter().enumerate() {
@@ -1285,7 +1289,11 @@ fn tally(sent: &[Sent]) -> BTreeMap<String, usize> {
 }
 
 /// Checks what a storm must leave behind; returns the outcome counts.
-async fn check_storm(test_db: &TestDb, storm: &Storm, sent: &[Sent]) -> BTreeMap<String, usize> {
+pub(crate) async fn check_storm(
+    test_db: &TestDb,
+    storm: &Storm,
+    sent: &[Sent],
+) -> BTreeMap<String, usize> {
     let counts = tally(sent);
     assert!(
         sent.iter().all(|s| s.status == 200),
@@ -1330,7 +1338,7 @@ async fn storm_instances(n: usize) -> Vec<Arc<TestApp>> {
     apps
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     std::env::var("BILLING_STORM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -180,6 +180,19 @@ pub async fn spawn_instance(db: &TestDb) -> TestApp {
 }
 
 impl TestApp {
+    /// A server that runs elsewhere (another process, or a proxy in front
+    /// of several) on `db`: the same helpers, but nothing to `stop`.
+    pub fn remote(address: String, db: TestDb) -> TestApp {
+        TestApp {
+            address,
+            db,
+            client: test_client(),
+            metrics_url: None,
+            shutdown: None,
+            server: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -511,16 +524,20 @@ async fn serve(settings: Settings, db_name: &str) -> TestApp {
         db: TestDb {
             name: db_name.to_owned(),
         },
-        // A request that never ends fails its test instead of hanging the run.
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap(),
+        client: test_client(),
         metrics_url,
         shutdown: Some(tx),
         server: Some(server),
     }
+}
+
+/// A request that never ends fails its test instead of hanging the run.
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 // ---- billing: settings for commands that open the test database ----

@@ -28,6 +28,7 @@ mod pgbouncer;
 mod quota;
 mod rest;
 mod rls;
+mod scale_out;
 mod summaries;
 mod summarizer;
 mod usage;

@@ -87,7 +87,7 @@ impl Tube {
             .insert(video.to_owned());
     }
 
-    fn player_calls(&self, video: &str) -> usize {
+    pub(crate) fn player_calls(&self, video: &str) -> usize {
         let calls = self.state.calls.lock().unwrap();
         calls.player.get(video).copied().unwrap_or(0)
     }
@@ -277,7 +277,7 @@ pub(crate) async fn rest(app: &TestApp, who: &Member, video: &str) -> Reply {
     Reply::read(response).await
 }
 
-async fn status(app: &TestApp, who: &Member, video: &str) -> SummaryStatus {
+pub(crate) async fn status(app: &TestApp, who: &Member, video: &str) -> SummaryStatus {
     app.call(
         &who.cookie,
         "summaries/status",
@@ -319,7 +319,7 @@ async fn wait_for(
     }
 }
 
-fn is_ready(status: &SummaryStatus) -> bool {
+pub(crate) fn is_ready(status: &SummaryStatus) -> bool {
     matches!(status, SummaryStatus::Ready { .. })
 }
 
@@ -350,7 +350,7 @@ where
 /// The org's usage ledger, `(video_id, status)` oldest first, read as the
 /// owner role inside a transaction scoped to the org (FORCE RLS binds the
 /// owner too).
-async fn ledger(db: &TestDb, org: OrgId) -> Vec<(String, String)> {
+pub(crate) async fn ledger(db: &TestDb, org: OrgId) -> Vec<(String, String)> {
     let mut conn = db.owner_conn().await;
     let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
     sqlx::query("select set_config('app.org_id', $1, true)")
@@ -369,7 +369,7 @@ async fn ledger(db: &TestDb, org: OrgId) -> Vec<(String, String)> {
     rows
 }
 
-fn count(rows: &[(String, String)], status: &str) -> usize {
+pub(crate) fn count(rows: &[(String, String)], status: &str) -> usize {
     rows.iter().filter(|(_, s)| s == status).count()
 }
 
@@ -437,7 +437,7 @@ pub(crate) async fn fifty_requests_on_three_instances_make_one_llm_call(
 }
 
 /// `join_all` without the futures crate: awaits each handle in order.
-async fn futures_join<T: Send + 'static>(
+pub(crate) async fn futures_join<T: Send + 'static>(
     handles: impl IntoIterator<Item = tokio::task::JoinHandle<T>>,
 ) -> Vec<T> {
     let handles: Vec<_> = handles.into_iter().collect();
@@ -1146,7 +1146,7 @@ async fn the_built_in_summarizer_fills_the_cache_for_every_org() {
 // ---------------------------------------------------------------------------
 // Numbers for the issue's note (not a timed test).
 
-const STREAMED_ANSWER: &str = r#"{"tldr":"A short review of the Surface Go: small, light and good enough for everyday work.","key_points":[{"text":"The hardware feels premium for the price.","at_seconds":0},{"text":"Performance is fine for light tasks.","at_seconds":1},{"text":"Battery life is the weak spot.","at_seconds":5}]}"#;
+pub(crate) const STREAMED_ANSWER: &str = r#"{"tldr":"A short review of the Surface Go: small, light and good enough for everyday work.","key_points":[{"text":"The hardware feels premium for the price.","at_seconds":0},{"text":"Performance is fine for light tasks.","at_seconds":1},{"text":"Battery life is the weak spot.","at_seconds":5}]}"#;
 
 /// An OpenAI-compatible server that streams each SSE event `per_event`
 /// apart (7 characters of content per event).
@@ -1234,7 +1234,7 @@ async fn summary_latency_report() {
 
 /// Puts `videos` into the shared cache as ready summaries, as a finished
 /// worker would have left them.
-async fn seed_ready(db: &TestDb, videos: &[String]) {
+pub(crate) async fn seed_ready(db: &TestDb, videos: &[String]) {
     let mut conn = db.owner_conn().await;
     for video in videos {
         sqlx::query(
@@ -1256,7 +1256,7 @@ async fn seed_ready(db: &TestDb, videos: &[String]) {
 
 /// `(used, ledger rows not refunded, history rows)` for one org, read as
 /// the owner inside the org's scope.
-async fn counts(db: &TestDb, org: OrgId) -> (i32, i64, i64) {
+pub(crate) async fn counts(db: &TestDb, org: OrgId) -> (i32, i64, i64) {
     let mut conn = db.owner_conn().await;
     let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
     sqlx::query("select set_config('app.org_id', $1, true)")
