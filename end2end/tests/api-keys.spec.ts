@@ -40,6 +40,9 @@ async function me(request: APIRequestContext, secret: string) {
 }
 
 test('an owner creates an API key, a program uses it, the owner revokes it', async ({ browser, request }) => {
+  // A long journey (two accounts, eight screenshots): on a busy 2-core
+  // machine it outgrew the default 30 s once while waiting normally.
+  test.setTimeout(90_000);
   const context = await browser.newContext();
   const page = await context.newPage();
   await signUp(page, owner);
