@@ -1,7 +1,9 @@
 //! How a page shows a failed load: signed-out visitors go to sign-in,
-//! missing things are a 404, the rest an apology in words.
+//! missing things are a 404, a database outage a 503 that retries itself,
+//! the rest an apology in words.
 
 use leptos::prelude::*;
+use leptos_meta::{Meta, Title};
 use leptos_router::{components::Redirect, hooks::use_location};
 
 use crate::error::AppError;
@@ -12,7 +14,19 @@ pub fn LoadError(error: AppError) -> impl IntoView {
     {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(error.http_status());
+            if let Some(seconds) = error.retry_after() {
+                response.insert_header(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(seconds),
+                );
+            }
         }
+    }
+    if let AppError::DatabaseUnavailable {
+        retry_after_seconds,
+    } = &error
+    {
+        return view! { <DatabaseDown retry_after_seconds=*retry_after_seconds /> }.into_any();
     }
     if error == AppError::Unauthorized {
         let location = use_location();
@@ -44,6 +58,34 @@ pub fn LoadError(error: AppError) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// The database is down or restarting: say so in words, and let the page
+/// ask again by itself (a `refresh`, so it works without JavaScript too).
+#[component]
+fn DatabaseDown(retry_after_seconds: u64) -> impl IntoView {
+    // Never faster than every few seconds: a whole audience reloading at
+    // once is the last thing a recovering database needs.
+    let seconds = retry_after_seconds.max(5);
+    let location = use_location();
+    let here = location.pathname.get_untracked();
+    view! {
+        <Title text="Back in a moment" />
+        <Meta http_equiv="refresh" content=seconds.to_string() />
+        <section class="mx-auto max-w-xl px-4 py-24 text-center sm:px-6" data-testid="database-down">
+            <p class="text-sm font-semibold text-indigo-600">"503"</p>
+            <h1 class="mt-2 text-3xl font-bold tracking-tight">"Back in a moment"</h1>
+            <p class="mt-4 text-slate-600">
+                "tldw's database is not answering right now. Nothing was done: no summary was charged and nothing you sent was saved."
+            </p>
+            <p class="mt-2 text-slate-600">
+                {format!("This page retries in {seconds} seconds by itself.")}
+            </p>
+            <a href=here class="mt-8 inline-block rounded-xl bg-indigo-600 px-5 py-2.5 font-semibold text-white hover:bg-indigo-500">
+                "Try again now"
+            </a>
+        </section>
+    }
 }
 
 pub fn urlencode(value: &str) -> String {

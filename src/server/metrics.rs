@@ -11,6 +11,8 @@
 //! | `tldw_db_up` | gauge | | 1 while a periodic probe reaches the database, else 0 |
 //! | `tldw_db_pool_connections` | gauge | `state` (`idle`, `in_use`) | the runtime pool's open connections |
 //! | `tldw_db_pool_max_connections` | gauge | | the pool's ceiling |
+//! | `tldw_db_acquire_seconds` | histogram | `result` (`ok`, `error`) | time to get a pooled connection and open a transaction on it (`db.tenant`, `db.shared`); a full pool or a dead server shows here first |
+//! | `tldw_db_restarts_total` | counter | | times the supervisor started the embedded PostgreSQL again after it died or was left stopped |
 //! | `tldw_summary_requests_total` | counter | | summary requests from members allowed to summarize |
 //! | `tldw_summaries_total` | counter | `outcome` (`cached`, `fresh`, `failed`) | how requests ended: served from the shared cache (or the org's history), made (or waited for) for this request, or failed and charged nothing |
 //! | `tldw_summaries_made_total` | counter | `summarizer` (`model`, `built_in`) | summaries written (one per cache row, not per request) |
@@ -43,6 +45,8 @@ pub const HTTP_REQUEST_DURATION: &str = "tldw_http_request_duration_seconds";
 pub const DB_UP: &str = "tldw_db_up";
 pub const DB_POOL_CONNECTIONS: &str = "tldw_db_pool_connections";
 pub const DB_POOL_MAX: &str = "tldw_db_pool_max_connections";
+pub const DB_ACQUIRE: &str = "tldw_db_acquire_seconds";
+pub const DB_RESTARTS: &str = "tldw_db_restarts_total";
 pub const SUMMARY_REQUESTS: &str = "tldw_summary_requests_total";
 pub const SUMMARIES: &str = "tldw_summaries_total";
 pub const SUMMARIES_MADE: &str = "tldw_summaries_made_total";
@@ -72,6 +76,8 @@ fn handle() -> anyhow::Result<&'static PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.into()), LATENCY_BUCKETS)
         .context("invalid latency buckets")?
+        .set_buckets_for_metric(Matcher::Full(DB_ACQUIRE.into()), LATENCY_BUCKETS)
+        .context("invalid acquire buckets")?
         .build_recorder();
     let handle = recorder.handle();
     // Two apps starting at once: the loser's recorder is dropped and both
@@ -216,6 +222,20 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
+/// How long opening a transaction took, successful or not.
+pub fn db_acquired(started: Instant, ok: bool) {
+    if !enabled() {
+        return;
+    }
+    let result = if ok { "ok" } else { "error" };
+    metrics::histogram!(DB_ACQUIRE, "result" => result).record(started.elapsed().as_secs_f64());
+}
+
+/// The supervisor started the embedded PostgreSQL again.
+pub fn db_restarted() {
+    metrics::counter!(DB_RESTARTS).increment(1);
+}
+
 /// How a summary request ended (see `tldw_summaries_total`).
 #[derive(Clone, Copy, Debug)]
 pub enum SummaryOutcome {
@@ -288,6 +308,8 @@ mod tests {
         DB_UP,
         DB_POOL_CONNECTIONS,
         DB_POOL_MAX,
+        DB_ACQUIRE,
+        DB_RESTARTS,
         SUMMARY_REQUESTS,
         SUMMARIES,
         SUMMARIES_MADE,

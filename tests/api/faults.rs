@@ -254,6 +254,24 @@ async fn readyz(app: &TestApp) -> (u16, String) {
     (reply.status, reply.body)
 }
 
+/// `tldw_db_restarts_total` from the app's `/metrics` (0 before the first).
+async fn db_restarts(app: &TestApp) -> f64 {
+    let url = app.metrics_url.as_deref().expect("METRICS_ADDR was set");
+    let text = app
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("tldw_db_restarts_total "))
+        .map(|value| value.trim().parse::<f64>().expect(value))
+        .sum()
+}
+
 fn assert_unavailable_envelope(answer: &Answer) {
     assert!(
         answer.retry_after.is_some(),
@@ -275,10 +293,12 @@ async fn fault_under_load(fault: Fault, tag: &str) {
         &[
             ("TLDW_SUMMARY_LEASE_SECONDS", LEASE_SECONDS),
             ("TLDW_FREE_MONTHLY_SUMMARIES", "100000"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
         ],
     );
     let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let app = Arc::new(spawn_embedded(&dir, &pairs).await);
+    let restarts_before = db_restarts(&app).await;
     let cluster = Cluster::join(&dir).await;
     let mut conn = cluster.superuser().await;
     let people = members(&app, tag, CLIENTS, 0).await;
@@ -323,6 +343,7 @@ async fn fault_under_load(fault: Fault, tag: &str) {
         answers.extend(client.await.unwrap());
     }
     let readiness = poller.await.unwrap();
+    let restarts = db_restarts(&app).await - restarts_before;
 
     // Only 200/202/503, never a 500; every 503 says when to come back.
     let statuses = tally(answers.iter().map(|a| a.status));
@@ -419,6 +440,13 @@ async fn fault_under_load(fault: Fault, tag: &str) {
         Some(200),
         "/readyz did not come back"
     );
+    // Only a crash is the supervisor's to restart (an operator's restart
+    // starts the server again itself). The recorder is shared with the
+    // other tests of this process, so "at least one".
+    println!("{fault:?}: tldw_db_restarts_total moved by {restarts}");
+    if matches!(fault, Fault::Kill) {
+        assert!(restarts >= 1.0, "the restart was not counted");
+    }
 
     // After the lease and a sweep, nothing is left reserved, and for each
     // org the counter, the ledger and the history agree.

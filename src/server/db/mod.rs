@@ -151,23 +151,29 @@ impl Db {
 
     /// Opens a transaction scoped to one organization (see [`TenantTx`]).
     pub async fn tenant(&self, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
-        match TenantTx::begin(&self.pool, scope, self.unprepared).await {
+        let started = std::time::Instant::now();
+        let tx = match TenantTx::begin(&self.pool, scope, self.unprepared).await {
             Err(error) if is_stale_connection(&error) => {
                 TenantTx::begin(&self.pool, scope, self.unprepared).await
             }
             result => result,
-        }
+        };
+        crate::server::metrics::db_acquired(started, tx.is_ok());
+        tx
     }
 
     /// Opens a transaction for the shared tables (the `videos` cache). It
     /// carries no org, so tenant tables are invisible from it.
     pub async fn shared(&self) -> Result<SharedTx, sqlx::Error> {
-        match SharedTx::begin(&self.pool, self.unprepared).await {
+        let started = std::time::Instant::now();
+        let tx = match SharedTx::begin(&self.pool, self.unprepared).await {
             Err(error) if is_stale_connection(&error) => {
                 SharedTx::begin(&self.pool, self.unprepared).await
             }
             result => result,
-        }
+        };
+        crate::server::metrics::db_acquired(started, tx.is_ok());
+        tx
     }
 
     /// Reachable, and every migration this binary knows is applied.

@@ -215,6 +215,7 @@ async fn restart(
         let error = match started {
             Ok(Ok(())) => {
                 health.set(None);
+                crate::server::metrics::db_restarted();
                 return true;
             }
             // Someone else (an operator, another tldw on this folder) may
