@@ -14,7 +14,7 @@
 //!   request is a 422 naming the header;
 //! * a duplicate that arrives while the first is still running polls with a
 //!   short backoff for up to [`Timing::wait`], then returns the answer, or a
-//!   409 ([`still_running`]; the adapter adds `Retry-After:`
+//!   409 `in_progress` ([`still_running`], with `Retry-After:`
 //!   [`RETRY_AFTER_SECONDS`]) if there is none yet;
 //! * answers kept: every status below 500 except 408, 409, 425 and 429
 //!   (see [`is_kept`]). 4xx are kept as Stripe does: a rejected request
@@ -196,10 +196,9 @@ pub fn is_kept(status: u16) -> bool {
 
 /// The 409 for a duplicate whose first request is still running.
 pub fn still_running() -> AppError {
-    AppError::Conflict(
-        "A request with this Idempotency-Key is still being processed; retry in a few seconds."
-            .into(),
-    )
+    AppError::InProgress {
+        retry_after_seconds: RETRY_AFTER_SECONDS,
+    }
 }
 
 fn mismatch() -> AppError {

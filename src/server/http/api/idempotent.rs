@@ -14,7 +14,7 @@ use crate::{
         auth::identity::CurrentMember,
         db::Db,
         services::idempotency::{
-            self, IdempotencyKey, Principal, RETRY_AFTER_SECONDS, RequestFingerprint, StoredAnswer,
+            self, IdempotencyKey, Principal, RequestFingerprint, StoredAnswer,
         },
     },
 };
@@ -56,14 +56,7 @@ where
         &fingerprint,
         || async { stored(handler().await).await },
     )
-    .await
-    .map_err(|error| match error {
-        // A duplicate of a request still running: say when to look again.
-        AppError::Conflict(_) => AppError::InProgress {
-            retry_after_seconds: RETRY_AFTER_SECONDS,
-        },
-        other => other,
-    })?;
+    .await?;
     let mut response = replayed(answered.answer);
     if answered.replayed {
         response.headers_mut().insert(
