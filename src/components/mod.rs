@@ -5,6 +5,7 @@ pub mod data_table;
 pub mod form;
 pub mod layout;
 pub mod link_checker;
+pub mod live;
 pub mod load_error;
 pub mod pricing_table;
 pub mod quota_meter;
