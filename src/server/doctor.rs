@@ -15,12 +15,12 @@
 pub mod catalog;
 
 use serde::Serialize;
-use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
+use sqlx::{PgConnection, postgres::PgConnectOptions};
 use uuid::Uuid;
 
 use super::{
     config::{AuthSettings, Settings},
-    db::{self, Db, TenantScope},
+    db::{self, Db, Pooling, TenantScope},
     services::quota,
 };
 use crate::domain::{OrgId, PlanCatalog, PlanId, UserId, VideoId};
@@ -77,7 +77,7 @@ pub async fn run(
             .map_err(|error| format!("{error:#}")),
     )];
     if checks[0].ok {
-        checks.extend(database_checks(app_options).await);
+        checks.extend(database_checks(app_options, super::startup::pooling(settings)?).await);
     }
     checks.extend(settings_checks(settings, env));
     if let Some(pg) = embedded {
@@ -88,72 +88,70 @@ pub async fn run(
     Ok(checks)
 }
 
-/// The checks that read the database, connected as the app role.
-pub async fn database_checks(app: PgConnectOptions) -> Vec<Check> {
-    let connected = async {
-        let conn = PgConnection::connect_with(&app).await?;
-        let db = Db::connect(app.clone(), 2)
-            .await
-            .map_err(|e| sqlx::Error::Configuration(e.into()))?;
-        Ok::<_, sqlx::Error>((conn, db))
-    }
-    .await;
-    let (mut conn, db) = match connected {
-        Ok(both) => both,
+/// The checks that read the database, connected as the app role through
+/// the pool the app would build (`pooling`), so that behind a transaction
+/// pooler they run as the app's statements do. Each check has its own
+/// read-only transaction: a failing one cannot abort the others.
+pub async fn database_checks(app: PgConnectOptions, pooling: Pooling) -> Vec<Check> {
+    let db = match Db::connect_with(app, 2, pooling).await {
+        Ok(db) => db,
         Err(error) => {
             return vec![Check::new(
                 "database",
-                Err(format!("cannot connect as the app role: {error}")),
+                Err(format!("cannot connect as the app role: {error:#}")),
             )];
         }
     };
-    let failed = |error: sqlx::Error| format!("the check itself failed: {error}");
     let mut checks = Vec::new();
-
     checks.push(Check::new(
         APP_ROLE,
-        match catalog::app_role_problems(&mut conn).await {
-            Ok(problems) if problems.is_empty() => Ok(
-                "not a superuser, no BYPASSRLS, cannot create roles or databases, owns nothing"
-                    .into(),
-            ),
-            Ok(problems) => Err(problems.join("; ")),
-            Err(error) => Err(failed(error)),
-        },
+        in_tx(&db, async |conn| {
+            let problems = catalog::app_role_problems(conn).await?;
+            Ok(if problems.is_empty() {
+                Ok(
+                    "not a superuser, no BYPASSRLS, cannot create roles or databases, owns nothing"
+                        .to_owned(),
+                )
+            } else {
+                Err(problems.join("; "))
+            })
+        })
+        .await,
     ));
     checks.push(Check::new(
         TENANT_ISOLATION,
-        match catalog::rls_violations(&mut conn).await {
-            Ok(violations) if violations.is_empty() => {
-                let forced: Result<i64, _> = sqlx::query_scalar(
-                    "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                     where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relforcerowsecurity",
-                )
-                .fetch_one(&mut conn)
-                .await;
-                forced.map_err(failed).map(|n| {
-                    format!("{n} tenant tables: RLS enabled and forced, policies keyed on app.org_id")
-                })
+        in_tx(&db, async |conn| {
+            let violations = catalog::rls_violations(conn).await?;
+            if !violations.is_empty() {
+                return Ok(Err(violations.join("; ")));
             }
-            Ok(violations) => Err(violations.join("; ")),
-            Err(error) => Err(failed(error)),
-        },
+            let forced: i64 = sqlx::query_scalar(
+                "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                 where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relforcerowsecurity",
+            )
+            .fetch_one(conn)
+            .await?;
+            Ok(Ok(format!(
+                "{forced} tenant tables: RLS enabled and forced, policies keyed on app.org_id"
+            )))
+        })
+        .await,
     ));
     checks.push(Check::new(
         WEBHOOK_LEDGER,
         unique_key(
-            &mut conn,
+            &db,
             "webhook_events",
             &["webhook_id"],
             "a redelivered webhook could be applied twice",
         )
         .await,
     ));
-    checks.push(Check::new(QUOTA, quota_probe(&mut conn, &db).await));
+    checks.push(Check::new(QUOTA, quota_probe(&db).await));
     checks.push(Check::new(
         SINGLE_FLIGHT,
         unique_key(
-            &mut conn,
+            &db,
             "videos",
             &["video_id", "variant"],
             "concurrent misses could each claim the video and call the model",
@@ -161,22 +159,35 @@ pub async fn database_checks(app: PgConnectOptions) -> Vec<Check> {
         .await,
     ));
     db.close().await;
-    let _ = conn.close().await;
     checks
 }
 
+/// Runs `check` in a transaction of its own (rolled back: checks only
+/// read), turning a database error into the check's red line.
+async fn in_tx(
+    db: &Db,
+    check: impl AsyncFnOnce(&mut PgConnection) -> Result<Result<String, String>, sqlx::Error>,
+) -> Result<String, String> {
+    let failed = |error: sqlx::Error| format!("the check itself failed: {error}");
+    let mut tx = db.shared().await.map_err(failed)?;
+    check(tx.conn()).await.map_err(failed)?
+}
+
 async fn unique_key(
-    conn: &mut PgConnection,
+    db: &Db,
     table: &str,
     columns: &[&str],
     otherwise: &str,
 ) -> Result<String, String> {
     let key = format!("{table} ({})", columns.join(", "));
-    match catalog::has_unique_key(conn, table, columns).await {
-        Ok(true) => Ok(format!("unique key on {key}")),
-        Ok(false) => Err(format!("no unique key on {key}: {otherwise}")),
-        Err(error) => Err(format!("the check itself failed: {error}")),
-    }
+    in_tx(db, async |conn| {
+        Ok(if catalog::has_unique_key(conn, table, columns).await? {
+            Ok(format!("unique key on {key}"))
+        } else {
+            Err(format!("no unique key on {key}: {otherwise}"))
+        })
+    })
+    .await
 }
 
 /// The quota's reservation statement, live: a throwaway org on a plan of
@@ -188,9 +199,9 @@ async fn unique_key(
 /// (`ON CONFLICT` locks the row and re-checks `used < limit` on the latest
 /// version), so that key is checked too. A concurrent probe would need
 /// committed rows (another session cannot see this transaction's org).
-async fn quota_probe(conn: &mut PgConnection, db: &Db) -> Result<String, String> {
+async fn quota_probe(db: &Db) -> Result<String, String> {
     unique_key(
-        conn,
+        db,
         "usage_counters",
         &["org_id", "period_start"],
         "concurrent reservations would not serialize on the counter row",

@@ -119,7 +119,7 @@ pub(crate) async fn open_database(
 }
 
 /// How the app's pool meets an external database: see [`db::Pooling`].
-fn pooling(settings: &Settings) -> anyhow::Result<db::Pooling> {
+pub(crate) fn pooling(settings: &Settings) -> anyhow::Result<db::Pooling> {
     let DatabaseSettings::External {
         statement_cache,
         listen_url,

@@ -243,7 +243,7 @@ async fn post_webhook(app: &TestApp, headers: &[(&str, String)], body: Vec<u8>) 
     Reply::read(request.body(body).send().await.unwrap()).await
 }
 
-async fn deliver(app: &TestApp, delivery: &Delivery) -> Reply {
+pub(crate) async fn deliver(app: &TestApp, delivery: &Delivery) -> Reply {
     post_webhook(
         app,
         &[
@@ -1174,7 +1174,7 @@ pub(crate) struct Storm {
     subs: Vec<Sub>,
     /// Every send, duplicates included, in the order they are started.
     pub(crate) sends: Vec<Delivery>,
-    unique: usize,
+    pub(crate) unique: usize,
     /// Per org: the newest event's state and envelope time.
     newest: HashMap<OrgId, (SubState, DateTime<Utc>)>,
 }
@@ -1235,9 +1235,9 @@ pub(crate) async fn storm(
 }
 
 pub(crate) struct Sent {
-    status: u16,
-    outcome: String,
-    took: Duration,
+    pub(crate) status: u16,
+    pub(crate) outcome: String,
+    pub(crate) took: Duration,
 }
 
 /// Sends every delivery, at most `concurrency` at a time, to the apps in
@@ -1288,6 +1288,69 @@ fn tally(sent: &[Sent]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// One delivery as a sender that retries (as Dodo does) saw it: every
+/// refused attempt's status, then the acknowledgement.
+pub(crate) struct Retried {
+    pub(crate) refused: Vec<(u16, String)>,
+    pub(crate) acknowledged: Sent,
+    /// When the acknowledgement came, from the start of the sending.
+    pub(crate) at: Duration,
+}
+
+/// Like [`send_all`], but an attempt that is not a 200 is sent again after
+/// `pause`, until acknowledged or `give_up` after the start.
+pub(crate) async fn send_until_acknowledged(
+    app: Arc<TestApp>,
+    sends: &[Delivery],
+    concurrency: usize,
+    pause: Duration,
+    give_up: Duration,
+) -> Vec<Retried> {
+    let start = Instant::now();
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    for delivery in sends {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let (app, delivery) = (app.clone(), delivery.clone());
+        tasks.spawn(async move {
+            let mut refused = Vec::new();
+            loop {
+                let started = Instant::now();
+                let reply = deliver(&app, &delivery).await;
+                if reply.status == 200 {
+                    drop(permit);
+                    let outcome = reply.json::<Value>()["outcome"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned();
+                    let took = started.elapsed();
+                    return Retried {
+                        refused,
+                        acknowledged: Sent {
+                            status: 200,
+                            outcome,
+                            took,
+                        },
+                        at: start.elapsed(),
+                    };
+                }
+                refused.push((reply.status, reply.body));
+                assert!(
+                    start.elapsed() < give_up,
+                    "{} still refused after {give_up:?}: {refused:?}",
+                    delivery.id
+                );
+                tokio::time::sleep(pause).await;
+            }
+        });
+    }
+    let mut retried = Vec::with_capacity(sends.len());
+    while let Some(result) = tasks.join_next().await {
+        retried.push(result.unwrap());
+    }
+    retried
+}
+
 /// Checks what a storm must leave behind; returns the outcome counts.
 pub(crate) async fn check_storm(
     test_db: &TestDb,
@@ -1310,6 +1373,15 @@ pub(crate) async fn check_storm(
         storm.unique,
         "{counts:?}"
     );
+    check_storm_effects(test_db, storm).await;
+    counts
+}
+
+/// What the database must hold after every delivery of a storm was
+/// acknowledged, however many attempts each took: one ledger row and one
+/// billing event per unique event (none lost, none doubled), and each
+/// org's subscription at its newest event's state.
+pub(crate) async fn check_storm_effects(test_db: &TestDb, storm: &Storm) {
     assert_eq!(ledger_total(test_db).await, storm.unique as i64);
     assert_eq!(
         count_all(test_db, "billing_events").await,
@@ -1324,7 +1396,6 @@ pub(crate) async fn check_storm(
             None => assert_eq!(row, None),
         }
     }
-    counts
 }
 
 async fn storm_instances(n: usize) -> Vec<Arc<TestApp>> {

@@ -5,6 +5,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use std::collections::HashMap;
 use tldw::server::{
     config::Settings,
+    db::Pooling,
     doctor::{self, Check},
 };
 use uuid::Uuid;
@@ -32,7 +33,7 @@ fn assert_red(checks: &[Check], name: &str, detail: &str) {
 }
 
 async fn database_checks(db: &TestDb) -> Vec<Check> {
-    doctor::database_checks(db.app_options()).await
+    doctor::database_checks(db.app_options(), Pooling::default()).await
 }
 
 #[tokio::test]

@@ -93,9 +93,32 @@ fn stop_when_this_process_exits(pg: &EmbeddedPostgres, data_dir: PathBuf) {
 /// A database of its own, cloned from the migrated template.
 pub struct TestDb {
     pub name: String,
+    /// The cluster it lives in: the shared test cluster unless a test
+    /// brought its own (one it may restart or crash).
+    pg: Option<&'static EmbeddedPostgres>,
 }
 
 impl TestDb {
+    /// An existing database of the shared test cluster.
+    pub fn named(name: &str) -> TestDb {
+        TestDb {
+            name: name.to_owned(),
+            pg: None,
+        }
+    }
+
+    /// An existing database of another cluster.
+    pub fn on(pg: &'static EmbeddedPostgres, name: &str) -> TestDb {
+        TestDb {
+            name: name.to_owned(),
+            pg: Some(pg),
+        }
+    }
+
+    fn pg(&self) -> &EmbeddedPostgres {
+        self.pg.unwrap_or(&cluster().pg)
+    }
+
     pub async fn new() -> TestDb {
         TestDb::create(TEMPLATE).await
     }
@@ -129,15 +152,15 @@ impl TestDb {
             }
         }
         admin.close().await.unwrap();
-        TestDb { name }
+        TestDb::named(&name)
     }
 
     pub fn app_options(&self) -> PgConnectOptions {
-        cluster().pg.app_options(&self.name)
+        self.pg().app_options(&self.name)
     }
 
     pub fn owner_options(&self) -> PgConnectOptions {
-        cluster().pg.owner_options(&self.name)
+        self.pg().owner_options(&self.name)
     }
 
     pub async fn app_conn(&self) -> PgConnection {
@@ -521,9 +544,7 @@ async fn serve(settings: Settings, db_name: &str) -> TestApp {
     }));
     TestApp {
         address,
-        db: TestDb {
-            name: db_name.to_owned(),
-        },
+        db: TestDb::named(db_name),
         client: test_client(),
         metrics_url,
         shutdown: Some(tx),
@@ -579,7 +600,7 @@ pub fn settings_for(db: &TestDb, extra: &[(&str, &str)]) -> Settings {
 /// A superuser connection to `db`: sees every tenant's rows (RLS does not
 /// bind a superuser), for assertions across orgs.
 pub async fn superuser_conn(db: &TestDb) -> PgConnection {
-    PgConnection::connect_with(&cluster().pg.superuser_options(&db.name))
+    PgConnection::connect_with(&db.pg().superuser_options(&db.name))
         .await
         .unwrap()
 }

@@ -5,17 +5,39 @@ use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{TestApp, spawn_app};
 
-/// Refuses new connections to the app's database and ends the open ones:
-/// the app role meets "too many connections" (as a saturated server
-/// answers) and its pooled connections are terminated (as a shutdown does).
-async fn take_the_database_away(app: &TestApp) -> PgConnection {
+/// How the database is taken away from the app.
+#[derive(Clone, Copy, Debug)]
+enum Away {
+    /// `connection limit 0`: "too many connections" (53300), as a
+    /// saturated server answers.
+    ConnectionLimit,
+    /// `allow_connections false`: "not currently accepting connections"
+    /// (55000), as during maintenance.
+    NotAccepting,
+}
+
+impl Away {
+    fn setting(self, on: bool) -> &'static str {
+        match (self, on) {
+            (Away::ConnectionLimit, true) => "connection limit 0",
+            (Away::ConnectionLimit, false) => "connection limit -1",
+            (Away::NotAccepting, true) => "allow_connections false",
+            (Away::NotAccepting, false) => "allow_connections true",
+        }
+    }
+}
+
+/// Refuses new connections to the app's database and ends the open ones
+/// (its pooled connections are terminated, as a shutdown does).
+async fn take_the_database_away(app: &TestApp, how: Away) -> PgConnection {
     let mut admin =
         PgConnection::connect_with(&crate::helpers::cluster().pg.superuser_options("postgres"))
             .await
             .unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "alter database \"{}\" connection limit 0",
-        app.db.name
+        "alter database \"{}\" {}",
+        app.db.name,
+        how.setting(true)
     )))
     .execute(&mut admin)
     .await
@@ -28,10 +50,11 @@ async fn take_the_database_away(app: &TestApp) -> PgConnection {
     admin
 }
 
-async fn give_it_back(app: &TestApp, admin: &mut PgConnection) {
+async fn give_it_back(app: &TestApp, admin: &mut PgConnection, how: Away) {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "alter database \"{}\" connection limit -1",
-        app.db.name
+        "alter database \"{}\" {}",
+        app.db.name,
+        how.setting(false)
     )))
     .execute(admin)
     .await
@@ -56,6 +79,15 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, Option<String>, 
 
 #[tokio::test]
 async fn pages_answer_a_friendly_503_with_retry_after_while_the_database_is_down() {
+    pages_while_away(Away::ConnectionLimit).await;
+}
+
+#[tokio::test]
+async fn pages_answer_a_friendly_503_while_the_database_refuses_connections() {
+    pages_while_away(Away::NotAccepting).await;
+}
+
+async fn pages_while_away(how: Away) {
     if std::env::var_os("TEST_LOG").is_some() {
         tldw::server::telemetry::init(tldw::server::config::LogFormat::Text);
     }
@@ -68,11 +100,11 @@ async fn pages_answer_a_friendly_503_with_retry_after_while_the_database_is_down
         assert!(matches!(status, 200 | 303), "{path} before: {status}");
     }
 
-    let mut admin = take_the_database_away(&app).await;
+    let mut admin = take_the_database_away(&app, how).await;
     for path in &paths {
         let (status, retry_after, html) = page(&app, &cookie, path).await;
-        println!("{path}: {status} retry-after {retry_after:?}\n{html}");
-        assert_eq!(status, 503, "{path}: {html}");
+        println!("{how:?} {path}: {status} retry-after {retry_after:?}\n{html}");
+        assert_eq!(status, 503, "{how:?} {path}: {html}");
         assert!(retry_after.is_some(), "{path}: no Retry-After");
         assert!(html.contains("database is not answering"), "{path}: {html}");
         assert!(html.contains("Nothing was done"), "{path}: {html}");
@@ -89,7 +121,7 @@ async fn pages_answer_a_friendly_503_with_retry_after_while_the_database_is_down
         }
     }
 
-    give_it_back(&app, &mut admin).await;
+    give_it_back(&app, &mut admin, how).await;
     admin.close().await.unwrap();
     let (status, _, _) = page(&app, &cookie, &paths[1]).await;
     assert_eq!(status, 200, "the page did not come back");

@@ -127,3 +127,26 @@ fn assert_went_through(bouncer: &PgBouncer, db: &TestDb) {
         .count();
     assert!(logins > 0, "no login through PgBouncer: {log}");
 }
+
+/// `tldw doctor` through the pooler, with the statement cache off as the
+/// app runs there: every check green (with the cache's named statements,
+/// a second run on the same server connections would collide).
+#[tokio::test]
+async fn the_doctor_is_green_through_pgbouncer() {
+    let bouncer = PgBouncer::start(2).await;
+    let db = TestDb::new().await;
+    for run in 0..2 {
+        let checks = tldw::server::doctor::database_checks(
+            bouncer.app_options(&db),
+            Pooling {
+                statement_cache: false,
+                listen: None,
+            },
+        )
+        .await;
+        let red: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+        assert!(red.is_empty(), "run {run}: {red:#?}");
+        assert!(checks.len() >= 5, "{checks:#?}");
+    }
+    assert_went_through(&bouncer, &db);
+}

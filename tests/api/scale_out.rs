@@ -125,12 +125,7 @@ impl Farm {
         pids.push(nginx.id());
         kill_when_this_process_exits(&pids);
         let mut farm = Farm {
-            proxy: TestApp::remote(
-                format!("http://127.0.0.1:{port}"),
-                TestDb {
-                    name: db.name.clone(),
-                },
-            ),
+            proxy: TestApp::remote(format!("http://127.0.0.1:{port}"), TestDb::named(&db.name)),
             apps,
             upstreams,
             nginx,
@@ -453,9 +448,7 @@ async fn thirty_requests_for_five_videos_from_three_orgs_on_three_processes_make
     let farm = Farm::start(&db, |_| env.clone()).await;
     let proxy = Arc::new(TestApp::remote(
         farm.proxy.address.clone(),
-        TestDb {
-            name: db.name.clone(),
-        },
+        TestDb::named(&db.name),
     ));
     // 3 orgs with 2 people each; 30 requests: every person asks for every
     // video once, so every org asks for every video twice.
@@ -516,9 +509,7 @@ async fn forty_cached_requests_on_three_processes_against_a_limit_of_ten_give_ex
     let farm = Farm::start(&db, |_| env.clone()).await;
     let proxy = Arc::new(TestApp::remote(
         farm.proxy.address.clone(),
-        TestDb {
-            name: db.name.clone(),
-        },
+        TestDb::named(&db.name),
     ));
     let people = members(&proxy, "cap", 1, 2).await;
 
@@ -552,9 +543,7 @@ async fn a_webhook_storm_over_three_processes_applies_each_event_once() {
     let farm = Farm::start(&db, |_| env.clone()).await;
     let proxy = Arc::new(TestApp::remote(
         farm.proxy.address.clone(),
-        TestDb {
-            name: db.name.clone(),
-        },
+        TestDb::named(&db.name),
     ));
     let seed = crate::billing::seed();
     println!("scale-out storm seed {seed} (BILLING_STORM_SEED to replay)");
@@ -669,12 +658,7 @@ async fn a_process_killed_mid_stream_loses_nothing() {
         )
     };
     let mut farm = Farm::start(&db, farm_vars).await;
-    let proxy = TestApp::remote(
-        farm.proxy.address.clone(),
-        TestDb {
-            name: db.name.clone(),
-        },
-    );
+    let proxy = TestApp::remote(farm.proxy.address.clone(), TestDb::named(&db.name));
     let people = members(&proxy, "sigkill", 3, 0).await;
     let (a, b, c) = (&people[0], &people[1], &people[2]);
     let video = video("sigkill", 1);

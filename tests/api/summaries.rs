@@ -514,7 +514,7 @@ async fn spawn_doomed(db: &TestDb, vars: Vec<(String, String)>) -> Doomed {
             .build()
             .unwrap();
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let app = runtime.block_on(spawn_instance_with(&TestDb { name }, &pairs));
+        let app = runtime.block_on(spawn_instance_with(&TestDb::named(&name), &pairs));
         address_tx.send(app.address.clone()).unwrap();
         let _ = killed.recv();
         runtime.shutdown_background();

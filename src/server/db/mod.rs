@@ -66,10 +66,15 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         // admin_shutdown, crash_shutdown, cannot_connect_now, too many
-        // connections: the server is going away or not there yet.
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")),
+        // connections, a database not accepting connections (55000, e.g.
+        // `datallowconn` off during maintenance) and the connection
+        // exception class (08): the server is going away or not there yet.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                "57P01" | "57P02" | "57P03" | "53300" | "55000"
+            ) || code.starts_with("08")
+        }),
         _ => false,
     }
 }
