@@ -555,6 +555,26 @@ async fn a_cluster_that_cannot_start_is_named_in_readyz_and_answers_503_until_re
         assert_unavailable_envelope(&answer);
         assert!(answer.done <= Duration::from_millis(2500), "{answer:?}");
     }
+    // Pages too: the friendly 503 page, as fast (the dashboard loads twice).
+    for path in ["/app".to_owned(), format!("/o/{}", who.slug)] {
+        let sent = Instant::now();
+        let response = app
+            .client
+            .get(app.url(&path))
+            .header("cookie", &who.cookie)
+            .send()
+            .await
+            .unwrap();
+        let took = sent.elapsed();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let html = response.text().await.unwrap();
+        println!("broken data folder: {path} answered {status} in {took:?}");
+        assert_eq!(status, 503, "{path}: {html}");
+        assert!(retry_after, "{path}: no Retry-After");
+        assert!(html.contains("database is not answering"), "{path}: {html}");
+        assert!(took <= Duration::from_millis(2500), "{path} took {took:?}");
+    }
 
     // Repaired: the supervisor's next try (at most 5 s apart) brings it back.
     std::fs::rename(&hidden, &control).unwrap();

@@ -156,6 +156,7 @@ impl Db {
 
     /// Opens a transaction scoped to one organization (see [`TenantTx`]).
     pub async fn tenant(&self, scope: TenantScope) -> Result<TenantTx, sqlx::Error> {
+        self.known_down()?;
         let started = std::time::Instant::now();
         let tx = match TenantTx::begin(&self.pool, scope, self.unprepared).await {
             Err(error) if is_stale_connection(&error) => {
@@ -170,6 +171,7 @@ impl Db {
     /// Opens a transaction for the shared tables (the `videos` cache). It
     /// carries no org, so tenant tables are invisible from it.
     pub async fn shared(&self) -> Result<SharedTx, sqlx::Error> {
+        self.known_down()?;
         let started = std::time::Instant::now();
         let tx = match SharedTx::begin(&self.pool, self.unprepared).await {
             Err(error) if is_stale_connection(&error) => {
@@ -179,6 +181,16 @@ impl Db {
         };
         crate::server::metrics::db_acquired(started, tx.is_ok());
         tx
+    }
+
+    /// While the supervisor knows the embedded server is down, a request
+    /// gets its 503 at once instead of after the pool's wait (a page that
+    /// loads twice would otherwise wait twice).
+    fn known_down(&self) -> Result<(), sqlx::Error> {
+        match self.health.outage() {
+            Some(_) => Err(sqlx::Error::PoolTimedOut),
+            None => Ok(()),
+        }
     }
 
     /// Reachable, and every migration this binary knows is applied.
