@@ -152,7 +152,11 @@ mod tests {
             assert_eq!(failed.message, "no");
             billed += failed.billed_tokens();
         }
-        assert_eq!(runs.load(Ordering::SeqCst), 1, "the work ran more than once");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "the work ran more than once"
+        );
         assert_eq!(billed, 8, "exactly the leader is billed");
         assert_eq!(flights.len(), 0, "the flight landed");
     }

@@ -83,13 +83,27 @@ impl SpendLimits {
             None => defaults.youtube_failure_ttls,
             Some(v) => parse_ladder(&v).ok_or_else(|| ConfigError {
                 var: "TLDW_YOUTUBE_FAILURE_TTLS",
-                reason: format!("expected three whole numbers of seconds like 60,300,1800, got {v:?}"),
+                reason: format!(
+                    "expected three whole numbers of seconds like 60,300,1800, got {v:?}"
+                ),
             })?,
         };
         Ok(SpendLimits {
-            max_tokens_free: number("TLDW_MAX_SUMMARY_TOKENS_FREE", defaults.max_tokens_free, false)?,
-            max_tokens_pro: number("TLDW_MAX_SUMMARY_TOKENS_PRO", defaults.max_tokens_pro, false)?,
-            max_tokens_team: number("TLDW_MAX_SUMMARY_TOKENS_TEAM", defaults.max_tokens_team, false)?,
+            max_tokens_free: number(
+                "TLDW_MAX_SUMMARY_TOKENS_FREE",
+                defaults.max_tokens_free,
+                false,
+            )?,
+            max_tokens_pro: number(
+                "TLDW_MAX_SUMMARY_TOKENS_PRO",
+                defaults.max_tokens_pro,
+                false,
+            )?,
+            max_tokens_team: number(
+                "TLDW_MAX_SUMMARY_TOKENS_TEAM",
+                defaults.max_tokens_team,
+                false,
+            )?,
             youtube_attempts_per_org_hour: number(
                 "TLDW_YOUTUBE_ATTEMPTS_PER_ORG_HOUR",
                 defaults.youtube_attempts_per_org_hour.into(),
@@ -244,7 +258,10 @@ mod tests {
         assert_eq!(cap.refuse(40_000), None);
         let message = cap.refuse(52_345).unwrap();
         assert!(message.contains("52,345 tokens"), "{message}");
-        assert!(message.contains("Free plan's cap of 40,000 tokens"), "{message}");
+        assert!(
+            message.contains("Free plan's cap of 40,000 tokens"),
+            "{message}"
+        );
         assert!(message.contains("2.7 hours"), "{message}");
         assert!(message.contains("Nothing was charged"), "{message}");
     }

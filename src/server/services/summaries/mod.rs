@@ -289,8 +289,9 @@ impl SummaryEngine {
         // read apart, a settle committing between the two reads made a
         // video just being recorded look "not requested" (seen in the
         // billing journey: NotRequested 50 ms after the request).
-        let (from_cache, variant, open, charged): (Option<bool>, Option<String>, bool, bool) = sqlx::query_as(
-            "select s.from_cache, s.variant,
+        let (from_cache, variant, open, charged): (Option<bool>, Option<String>, bool, bool) =
+            sqlx::query_as(
+                "select s.from_cache, s.variant,
                     exists (select from usage_records r
                             where r.org_id = $1 and r.video_id = $2 and r.status = 'reserved'),
                     coalesce((select r.status = 'charged' from usage_records r
@@ -298,11 +299,11 @@ impl SummaryEngine {
                               order by r.created_at desc limit 1), false)
              from (select 1) one
              left join user_summaries s on s.org_id = $1 and s.video_id = $2",
-        )
-        .bind(member.org.id.as_uuid())
-        .bind(video.as_str())
-        .fetch_one(tx.conn())
-        .await?;
+            )
+            .bind(member.org.id.as_uuid())
+            .bind(video.as_str())
+            .fetch_one(tx.conn())
+            .await?;
         let history = from_cache.zip(variant);
         // The org's summary: the variant its history points at, else the
         // row its language choice leads to.
@@ -324,13 +325,15 @@ impl SummaryEngine {
             }
             // This org's own last attempt failed after the model had
             // started: the shared "nothing was charged" is not true for it.
-            (None, CacheState::Failed { .. } | CacheState::Claimable { last_error: Some(_) })
-                if charged && !open =>
-            {
-                SummaryStatus::Failed {
-                    message: CHARGED_MESSAGE.into(),
-                }
-            }
+            (
+                None,
+                CacheState::Failed { .. }
+                | CacheState::Claimable {
+                    last_error: Some(_),
+                },
+            ) if charged && !open => SummaryStatus::Failed {
+                message: CHARGED_MESSAGE.into(),
+            },
             (None, CacheState::Failed { message }) => SummaryStatus::Failed { message },
             // The last attempt failed for a passing reason; say so, and let
             // the member try again.
@@ -493,10 +496,7 @@ impl SummaryEngine {
                 .map_err(|e| e.to_string())?
             {
                 Some(lease) => {
-                    return self
-                        .work(video, lease, cap)
-                        .await
-                        .map(|view| (view, false));
+                    return self.work(video, lease, cap).await.map(|view| (view, false));
                 }
                 None => match video_cache::peek_variant(&self.db, video, variant)
                     .await
@@ -552,12 +552,20 @@ impl SummaryEngine {
                      Nothing was charged; try again in about {} minutes, or paste the transcript.",
                     wait.as_secs().div_ceil(60).max(1)
                 );
-                self.release(video, lease, "blocked", &message, Failure::Permanent { ttl: wait })
-                    .await;
+                self.release(
+                    video,
+                    lease,
+                    "blocked",
+                    &message,
+                    Failure::Permanent { ttl: wait },
+                )
+                .await;
                 return Err(message.into());
             }
             Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "reading the YouTube breaker failed; fetching anyway"),
+            Err(error) => {
+                tracing::warn!(%error, "reading the YouTube breaker failed; fetching anyway")
+            }
         }
         let fetched = self.youtube.fetch(video).await;
         let breaker = match &fetched {
@@ -627,7 +635,9 @@ impl SummaryEngine {
                 lease,
                 "over_cap",
                 &message,
-                Failure::Permanent { ttl: Duration::ZERO },
+                Failure::Permanent {
+                    ttl: Duration::ZERO,
+                },
             )
             .await;
             return Err(message.into());
@@ -723,11 +733,11 @@ impl SummaryEngine {
                 }
                 // Everyone gets the failure as the cache now words it; the
                 // org whose attempt this was pays for the tokens it cost.
-                let message =
-                    match video_cache::peek_variant(&self.db, video, lease.variant).await {
-                        Ok(CacheState::Failed { message }) => message,
-                        _ => format!("{message} Nothing was charged; please try again later."),
-                    };
+                let message = match video_cache::peek_variant(&self.db, video, lease.variant).await
+                {
+                    Ok(CacheState::Failed { message }) => message,
+                    _ => format!("{message} Nothing was charged; please try again later."),
+                };
                 return Err(Failed { message, billed });
             }
         };
@@ -792,7 +802,8 @@ impl SummaryEngine {
         message: &str,
         failure: Failure,
     ) {
-        if let Err(error) = video_cache::fail(&self.db, video, lease, kind, message, failure).await {
+        if let Err(error) = video_cache::fail(&self.db, video, lease, kind, message, failure).await
+        {
             tracing::warn!(%error, kind, "giving up a lease failed");
         }
     }
