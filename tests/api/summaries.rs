@@ -32,6 +32,7 @@ use crate::{
 #[derive(Default)]
 struct TubeCalls {
     watch: usize,
+    watch_of: HashMap<String, usize>,
     player: HashMap<String, usize>,
     timedtext: HashMap<String, usize>,
 }
@@ -42,6 +43,10 @@ struct TubeState {
     no_captions_player: String,
     transcript: String,
     no_captions: Mutex<HashSet<String>>,
+    /// Ids whose watch page is YouTube's 429 (we are blocked).
+    blocked: Mutex<HashSet<String>>,
+    /// Ids whose player answer is not JSON (a transient failure).
+    garbled: Mutex<HashSet<String>>,
     calls: Mutex<TubeCalls>,
 }
 
@@ -62,6 +67,8 @@ impl Tube {
             no_captions_player: fixture("youtube_transcripts_disabled.innertube.json"),
             transcript: fixture("transcript.xml"),
             no_captions: Mutex::default(),
+            blocked: Mutex::default(),
+            garbled: Mutex::default(),
             calls: Mutex::default(),
         });
         let app = Router::new()
@@ -87,6 +94,24 @@ impl Tube {
             .insert(video.to_owned());
     }
 
+    /// YouTube answers 429 for this id: the bot wall.
+    pub(crate) fn blocked(&self, video: &str) {
+        self.state.blocked.lock().unwrap().insert(video.to_owned());
+    }
+
+    /// The player answer for this id is garbage (transient).
+    pub(crate) fn garbled(&self, video: &str) {
+        self.state.garbled.lock().unwrap().insert(video.to_owned());
+    }
+
+    /// Every request for this id, watch page included.
+    pub(crate) fn all_calls(&self, video: &str) -> usize {
+        let calls = self.state.calls.lock().unwrap();
+        calls.watch_of.get(video).copied().unwrap_or(0)
+            + calls.player.get(video).copied().unwrap_or(0)
+            + calls.timedtext.get(video).copied().unwrap_or(0)
+    }
+
     pub(crate) fn player_calls(&self, video: &str) -> usize {
         let calls = self.state.calls.lock().unwrap();
         calls.player.get(video).copied().unwrap_or(0)
@@ -102,8 +127,20 @@ impl Tube {
     }
 }
 
-async fn tube_watch(State(state): State<Arc<TubeState>>) -> Response {
-    state.calls.lock().unwrap().watch += 1;
+async fn tube_watch(State(state): State<Arc<TubeState>>, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let video = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "v")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    {
+        let mut calls = state.calls.lock().unwrap();
+        calls.watch += 1;
+        *calls.watch_of.entry(video.clone()).or_default() += 1;
+    }
+    if state.blocked.lock().unwrap().contains(&video) {
+        return StatusCode::TOO_MANY_REQUESTS.into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         state.watch_page.clone(),
@@ -130,6 +167,13 @@ async fn tube_player(
         .player
         .entry(video.to_owned())
         .or_default() += 1;
+    if state.garbled.lock().unwrap().contains(video) {
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"playabilityStatus\": 12",
+        )
+            .into_response();
+    }
     let template = if state.no_captions.lock().unwrap().contains(video) {
         &state.no_captions_player
     } else {
@@ -1721,4 +1765,298 @@ async fn the_history_lists_newest_first_in_keyset_pages_with_a_title_filter() {
     let empty: Value = list(other, "").await.json();
     assert_eq!(empty["items"], json!([]));
     assert_eq!(empty["next_cursor"], Value::Null);
+}
+
+// ---------------------------------------------------------------------------
+// No free model spend, and no free YouTube hammering (issue 12, item 2;
+// security review findings 2, 13 and 18g).
+
+/// An answer the model bills for (the fake reports 123 + 45 tokens per
+/// call) that holds no summary: what a prompt injection at the end of a
+/// transcript can make it write.
+pub(crate) fn empty_answer() -> Llm {
+    Llm::Content(r#"{"tldr": "", "key_points": []}"#.into())
+}
+
+#[tokio::test]
+async fn a_model_failure_after_billed_tokens_is_charged_once_not_refunded() {
+    let tube = Tube::start().await;
+    let llm = Fake::new([], empty_answer());
+    let base = llm.start().await;
+    let db = TestDb::new().await;
+    let app = instance(&db, &vars(&tube, Some(&base), &[])).await;
+    let people = members(&app, "billed", 2, 0).await;
+    let (payer, other) = (&people[0], &people[1]);
+    let video = video("billed", 1);
+
+    assert_eq!(rest(&app, payer, &video).await.status, 202);
+    let failed = wait_for(&app, payer, &video, Duration::from_secs(20), is_failed).await;
+    let SummaryStatus::Failed { message } = failed else {
+        unreachable!()
+    };
+    assert!(message.contains("used one of your summaries"), "{message}");
+    assert!(!message.contains("Nothing was charged"), "{message}");
+    eventually("the unit settled", Duration::from_secs(10), || async {
+        count(&ledger(&db, payer.org).await, "reserved") == 0
+    })
+    .await;
+    // Charged, not refunded: the model's tokens were paid for.
+    assert_eq!(
+        ledger(&db, payer.org).await,
+        [(video.clone(), "charged".into())]
+    );
+    assert_eq!(dashboard(&app, payer).await.quota.used, 1);
+    let billed: Option<i64> = {
+        let mut conn = db.owner_conn().await;
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        sqlx::query("select set_config('app.org_id', $1, true)")
+            .bind(payer.org.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let billed = sqlx::query_scalar("select billed_tokens from usage_records")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        billed
+    };
+    assert_eq!(billed, Some(168), "the tokens the attempt cost");
+    assert_eq!(llm.calls(), 1);
+
+    // The failure is cached: asking again during the cool-down, from this
+    // org or another, is answered at once, calls nobody and charges nobody.
+    for who in [payer, other] {
+        let again = rest(&app, who, &video).await;
+        assert_eq!(again.status, 409, "{}", again.body);
+    }
+    assert_eq!(llm.calls(), 1, "a retry loop reached the model");
+    assert_eq!(ledger(&db, payer.org).await.len(), 1);
+    assert!(ledger(&db, other.org).await.is_empty());
+    assert_eq!(dashboard(&app, other).await.quota.used, 0);
+}
+
+#[tokio::test]
+async fn a_transcript_over_the_plans_token_cap_is_refused_before_any_model_call() {
+    let tube = Tube::start().await;
+    let llm = Fake::new([], Llm::Echo);
+    let base = llm.start().await;
+    let db = TestDb::new().await;
+    let app = instance(
+        &db,
+        &vars(
+            &tube,
+            Some(&base),
+            &[
+                ("TLDW_MAX_SUMMARY_TOKENS_FREE", "50"),
+                ("TLDW_MAX_SUMMARY_TOKENS_PRO", "1000000"),
+            ],
+        ),
+    )
+    .await;
+    let people = members(&app, "capped", 2, 0).await;
+    let (free, pro) = (&people[0], &people[1]);
+    as_owner_in_org(
+        &db,
+        pro.org,
+        &format!(
+            "insert into subscriptions (org_id, plan, source, status, dodo_subscription_id,
+                 period_start, period_end)
+             values ('{}', 'pro', 'dodo', 'active', 'sub_capped',
+                 date_trunc('second', now()) - interval '1 day',
+                 date_trunc('second', now()) + interval '29 days')",
+            pro.org.as_uuid()
+        ),
+    )
+    .await;
+    let video = video("capped", 1);
+
+    assert_eq!(rest(&app, free, &video).await.status, 202);
+    let failed = wait_for(&app, free, &video, Duration::from_secs(20), is_failed).await;
+    let SummaryStatus::Failed { message } = failed else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("over the Free plan's cap of 50 tokens per summary"),
+        "{message}"
+    );
+    assert_eq!(
+        llm.calls(),
+        0,
+        "the model was called for a capped transcript"
+    );
+    eventually("refunded", Duration::from_secs(10), || async {
+        ledger(&db, free.org).await == [(video.clone(), "refunded".to_owned())]
+    })
+    .await;
+
+    // The same video is within the Pro cap: it is made, for the Pro org.
+    assert_eq!(rest(&app, pro, &video).await.status, 202);
+    wait_for(&app, pro, &video, Duration::from_secs(20), is_ready).await;
+    assert_eq!(llm.calls(), 1);
+}
+
+#[tokio::test]
+async fn the_youtube_attempt_budget_is_per_org_and_refunds_do_not_restore_it() {
+    let tube = Tube::start().await;
+    let db = TestDb::new().await;
+    let app = instance(
+        &db,
+        &vars(&tube, None, &[("TLDW_YOUTUBE_ATTEMPTS_PER_ORG_HOUR", "3")]),
+    )
+    .await;
+    let people = members(&app, "budget", 2, 0).await;
+    let (looper, bystander) = (&people[0], &people[1]);
+    let videos: Vec<String> = (1..=5).map(|n| video("budget", n)).collect();
+    for v in &videos {
+        tube.without_captions(v);
+    }
+
+    // Three attempts fail (no captions), are refunded, and use the budget.
+    for v in &videos[..3] {
+        assert_eq!(rest(&app, looper, v).await.status, 202);
+        wait_for(&app, looper, v, Duration::from_secs(20), is_failed).await;
+    }
+    eventually("refunded", Duration::from_secs(10), || async {
+        count(&ledger(&db, looper.org).await, "refunded") == 3
+    })
+    .await;
+    assert_eq!(dashboard(&app, looper).await.quota.used, 0);
+
+    // The fourth is refused before YouTube is asked, with when to retry.
+    let refused = rest(&app, looper, &videos[3]).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert_eq!(tube.all_calls(&videos[3]), 0);
+    assert_eq!(
+        ledger(&db, looper.org).await.len(),
+        3,
+        "no unit for a refusal"
+    );
+
+    // Another org has its own budget.
+    assert_eq!(rest(&app, bystander, &videos[4]).await.status, 202);
+    wait_for(
+        &app,
+        bystander,
+        &videos[4],
+        Duration::from_secs(20),
+        is_failed,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn youtube_blocking_us_pauses_fetching_for_every_org_until_the_cool_down_ends() {
+    let tube = Tube::start().await;
+    let db = TestDb::new().await;
+    let app = instance(
+        &db,
+        &vars(
+            &tube,
+            None,
+            &[("TLDW_YOUTUBE_BLOCKED_COOLDOWN_SECONDS", "2")],
+        ),
+    )
+    .await;
+    let people = members(&app, "breaker", 2, 0).await;
+    let (tenant, bystander) = (&people[0], &people[1]);
+    let (walled, healthy) = (video("breaker", 1), video("breaker", 2));
+    tube.blocked(&walled);
+
+    assert_eq!(rest(&app, tenant, &walled).await.status, 202);
+    wait_for(&app, tenant, &walled, Duration::from_secs(20), is_failed).await;
+    assert!(tube.all_calls(&walled) >= 1);
+
+    // Another org, another video: YouTube is not asked while it blocks us.
+    assert_eq!(rest(&app, bystander, &healthy).await.status, 202);
+    let paused = wait_for(
+        &app,
+        bystander,
+        &healthy,
+        Duration::from_secs(20),
+        is_failed,
+    )
+    .await;
+    let SummaryStatus::Failed { message } = paused else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("YouTube is refusing our requests"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was charged"), "{message}");
+    assert_eq!(
+        tube.all_calls(&healthy),
+        0,
+        "fetched while the breaker was open"
+    );
+    eventually("refunded", Duration::from_secs(10), || async {
+        ledger(&db, bystander.org).await == [(healthy.clone(), "refunded".to_owned())]
+    })
+    .await;
+
+    // After the cool-down the next fetch goes through, and closes it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(rest(&app, bystander, &healthy).await.status, 202);
+    wait_for(&app, bystander, &healthy, Duration::from_secs(20), is_ready).await;
+    assert!(tube.all_calls(&healthy) >= 1);
+}
+
+/// Seconds until the `''` row of `video` may be claimed again.
+async fn retry_in(db: &TestDb, video: &str) -> f64 {
+    let mut conn = db.app_conn().await;
+    sqlx::query_scalar(
+        "select coalesce(extract(epoch from retry_after - now())::float8, 0)
+         from videos where video_id = $1 and variant = '' and status = 'failed'",
+    )
+    .bind(video)
+    .fetch_optional(&mut conn)
+    .await
+    .unwrap()
+    .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_transient_youtube_failure_is_cached_for_one_then_five_then_thirty_minutes() {
+    let tube = Tube::start().await;
+    let db = TestDb::new().await;
+    let app = instance(&db, &vars(&tube, None, &[])).await;
+    let people = members(&app, "ladder", 1, 0).await;
+    let who = &people[0];
+    let video = video("ladder", 1);
+    tube.garbled(&video);
+
+    for (attempt, minutes) in [1.0, 5.0, 30.0].into_iter().enumerate() {
+        assert_eq!(
+            rest(&app, who, &video).await.status,
+            202,
+            "attempt {attempt}"
+        );
+        let expected = minutes * 60.0;
+        eventually(
+            &format!("cached for {minutes} min"),
+            Duration::from_secs(20),
+            || async { retry_in(&db, &video).await > expected - 30.0 },
+        )
+        .await;
+        let left = retry_in(&db, &video).await;
+        assert!(left <= expected, "attempt {attempt}: {left} s");
+        // Meanwhile it is answered from the cache, without YouTube.
+        let calls = tube.all_calls(&video);
+        assert_eq!(rest(&app, who, &video).await.status, 409);
+        assert_eq!(tube.all_calls(&video), calls);
+        // Time passes.
+        let mut conn = db.owner_conn().await;
+        sqlx::query("update videos set retry_after = now() where video_id = $1")
+            .bind(&video)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        eventually("settled", Duration::from_secs(10), || async {
+            count(&ledger(&db, who.org).await, "reserved") == 0
+        })
+        .await;
+    }
 }

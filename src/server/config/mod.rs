@@ -77,6 +77,8 @@ pub struct SummarySettings {
     /// `TLDW_API_KEY_SUMMARY_REQUESTS_PER_MINUTE`: the same for each API key
     /// (programs have their own bucket, apart from their creator's).
     pub api_key_requests_per_minute: u32,
+    /// Per-plan token caps and YouTube throttling (see `SpendLimits`).
+    pub spend: crate::server::services::summaries::limits::SpendLimits,
 }
 
 /// Who signs people in.
@@ -504,6 +506,7 @@ fn summary_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SummarySett
         )?
         .try_into()
         .unwrap_or(u32::MAX),
+        spend: crate::server::services::summaries::limits::SpendLimits::from_lookup(get)?,
     })
 }
 

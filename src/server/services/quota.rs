@@ -208,3 +208,57 @@ pub async fn refund(tx: &mut TenantTx, reservation: Reservation) -> Result<bool,
     .map_err(db_error)?;
     Ok(refunded.is_some())
 }
+
+/// Keeps the unit spent for work that failed after the model had already
+/// billed `billed_tokens`: no history row, and no refund, because a refund
+/// would make a failure someone can provoke an endless run of paid model
+/// calls (DESIGN.md invariant 3: refunded unless the model already billed
+/// tokens). Returns whether this call settled it.
+pub async fn charge(
+    tx: &mut TenantTx,
+    reservation: Reservation,
+    billed_tokens: u64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "update usage_records set status = 'charged', settled_at = now(), billed_tokens = $3
+         where org_id = $1 and id = $2 and status = 'reserved'",
+    )
+    .bind(reservation.org_id.as_uuid())
+    .bind(reservation.id)
+    .bind(i64::try_from(billed_tokens).unwrap_or(i64::MAX))
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The org's current plan, by the database clock.
+pub async fn plan(tx: &mut TenantTx) -> Result<PlanId, AppError> {
+    let plan: String = sqlx::query_scalar("select plan from org_entitlement($1)")
+        .bind(tx.org_id().as_uuid())
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db_error)?;
+    Ok(PlanId::parse(&plan).unwrap_or(PlanId::Free))
+}
+
+/// Marks a reservation's work as alive until `for_` from now; while it is,
+/// the abandoned-reservation sweep leaves the unit alone (work with no
+/// cache lease, such as a pasted transcript, heartbeats through this).
+pub async fn keep_working(
+    tx: &mut TenantTx,
+    reservation: Reservation,
+    for_: std::time::Duration,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "update usage_records set work_expires_at = now() + make_interval(secs => $3)
+         where org_id = $1 and id = $2 and status = 'reserved'",
+    )
+    .bind(reservation.org_id.as_uuid())
+    .bind(reservation.id)
+    .bind(for_.as_secs_f64())
+    .execute(tx.conn())
+    .await
+    .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}

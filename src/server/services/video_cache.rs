@@ -6,8 +6,9 @@
 //! Completion is fenced on (lease owner, attempt): a worker whose lease ran
 //! out and was taken over can no longer write. Permanent failures (no
 //! captions…) stay cached until `retry_after`; so do transient ones (the
-//! model or YouTube failed), for a short cool-down that doubles with each
-//! consecutive failure: everyone waiting on the failed attempt, and every
+//! model or YouTube failed), for a short cool-down that grows with each
+//! consecutive failure (doubling for the model, on a 1 → 5 → 30 min ladder
+//! for YouTube): everyone waiting on the failed attempt, and every
 //! request meanwhile, gets the failure at once and pays nothing, instead of
 //! each calling the model again.
 //!
@@ -70,6 +71,9 @@ pub enum Failure {
     /// Worth trying again later: cached for `base` × 2^(earlier consecutive
     /// failures), at most `max`.
     Transient { base: Duration, max: Duration },
+    /// Worth trying again later, on a ladder: cached for `steps[n]` after
+    /// `n` earlier consecutive failures (the last step from then on).
+    Stepped { steps: [Duration; 3] },
 }
 
 /// What a worker hands back when it is done.
@@ -345,14 +349,16 @@ pub async fn fail(
     message: &str,
     failure: Failure,
 ) -> Result<bool, AppError> {
-    let (permanent_for, base, max) = match failure {
-        Failure::Permanent { ttl } => (Some(ttl.as_secs_f64()), 0.0, 0.0),
-        Failure::Transient { base, max } => (None, base.as_secs_f64(), max.as_secs_f64()),
+    let (permanent_for, base, max, steps) = match failure {
+        Failure::Permanent { ttl } => (Some(ttl.as_secs_f64()), 0.0, 0.0, None),
+        Failure::Transient { base, max } => (None, base.as_secs_f64(), max.as_secs_f64(), None),
+        Failure::Stepped { steps } => (None, 0.0, 0.0, Some(steps.map(|s| s.as_secs_f64()))),
     };
     let mut tx = db.shared().await?;
     let done = sqlx::query(
         "update videos set status = 'failed', failure_kind = $4, failure_message = $5,
              retry_after = now() + make_interval(secs => coalesce($6::float8,
+                 ($10::float8[])[least(consecutive_failures, 2) + 1],
                  least($8::float8, $7::float8 * power(2, least(consecutive_failures, 30))))),
              consecutive_failures = case when $6::float8 is null then consecutive_failures + 1 else 0 end,
              lease_owner = null, lease_expires_at = null, stage = null, partial_text = null, updated_at = now()
@@ -367,6 +373,7 @@ pub async fn fail(
     .bind(base)
     .bind(max)
     .bind(variant_key(lease.variant))
+    .bind(steps.map(Vec::from))
     .execute(tx.conn())
     .await?;
     notify(&mut tx, video).await?;

@@ -1,6 +1,9 @@
 //! Wakes requests waiting for a video in any process: one LISTEN per
 //! process on `video_ready`, fanned out in memory. Notifications can be
-//! missed (reconnects), so waiters also re-check on a short interval.
+//! missed (reconnects), so waiters also re-check, backing off from 1 s to
+//! 10 s: the notification is the fast path, polling only a backstop, and
+//! many waiters polling every 500 ms for a long video would load the pool
+//! (security review 18g).
 
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -13,8 +16,15 @@ pub struct VideoWaiter {
     task: tokio::task::AbortHandle,
 }
 
-/// How often a waiter re-checks even without a notification.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How soon a waiter first re-checks without a notification…
+pub const FIRST_POLL: Duration = Duration::from_secs(1);
+/// …and the longest it ever goes without re-checking.
+pub const LAST_POLL: Duration = Duration::from_secs(10);
+
+/// The wait after `poll`: doubled, at most [`LAST_POLL`].
+pub fn next_poll(poll: Duration) -> Duration {
+    (poll * 2).clamp(FIRST_POLL, LAST_POLL)
+}
 
 impl VideoWaiter {
     /// Starts the listener task; it reconnects by itself if the database
@@ -47,9 +57,14 @@ impl VideoWaiter {
         self.task.abort();
     }
 
-    /// Resolves when `video_id` is notified or the poll interval passes,
-    /// whichever comes first; the caller then re-reads the row.
-    pub async fn nudge(&self, receiver: &mut broadcast::Receiver<String>, video_id: &str) {
+    /// Resolves when `video_id` is notified or `poll` passes, whichever
+    /// comes first; the caller then re-reads the row.
+    pub async fn nudge(
+        &self,
+        receiver: &mut broadcast::Receiver<String>,
+        video_id: &str,
+        poll: Duration,
+    ) {
         let wait = async {
             loop {
                 match receiver.recv().await {
@@ -59,10 +74,26 @@ impl VideoWaiter {
                 }
             }
         };
-        let _ = tokio::time::timeout(POLL_INTERVAL, wait).await;
+        let _ = tokio::time::timeout(poll, wait).await;
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polling_backs_off_from_one_to_ten_seconds() {
+        let mut poll = FIRST_POLL;
+        let mut seen = vec![poll.as_secs()];
+        for _ in 0..6 {
+            poll = next_poll(poll);
+            seen.push(poll.as_secs());
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 10, 10, 10]);
     }
 }

@@ -17,6 +17,23 @@ pub fn format_line(line: &TranscriptLine, text: &str) -> String {
     format!("[{}s] {}", line.start_ms / 1000, text)
 }
 
+/// About how many tokens `lines` make as the model sees them (each line
+/// cleaned and formatted, as [`chunk_transcript`] does): what a per-summary
+/// cap is checked against before any model call.
+pub fn transcript_tokens(lines: &[TranscriptLine]) -> u64 {
+    lines
+        .iter()
+        .map(|line| {
+            let cleaned = clean_caption(&line.text);
+            if cleaned.is_empty() {
+                0
+            } else {
+                approx_tokens(&format_line(line, &cleaned)) as u64 + 1
+            }
+        })
+        .sum()
+}
+
 /// A run of consecutive lines, formatted for a prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
@@ -129,6 +146,23 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         assert!(approx_tokens(&chunks[0].text) <= 20);
         assert_eq!(chunks[0].first_second, 1);
+    }
+
+    #[test]
+    fn the_token_count_matches_what_the_chunks_hold() {
+        let lines: Vec<_> = (0..100)
+            .map(|i| line(i * 5, "[Music] some words spoken here"))
+            .collect();
+        let tokens = transcript_tokens(&lines);
+        let chunked: usize = chunk_transcript(&lines, 1_000_000)
+            .iter()
+            .map(|c| approx_tokens(&c.text))
+            .sum();
+        // Never under what the chunks hold (a cap must not be slipped
+        // past), and over it by at most the rounding and newline per line.
+        assert!(tokens >= chunked as u64, "{tokens} vs {chunked}");
+        assert!(tokens <= chunked as u64 + 2 * 100, "{tokens} vs {chunked}");
+        assert_eq!(transcript_tokens(&[line(0, "[Music]")]), 0);
     }
 
     #[test]

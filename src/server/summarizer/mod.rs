@@ -98,6 +98,11 @@ pub enum Progress {
     /// The call that was streaming text failed and is being tried again:
     /// throw away the text received so far.
     Restart { attempt: u32 },
+    /// A model call came back with these tokens billed, whether or not its
+    /// answer turns out usable. Reported as it happens, so the caller knows
+    /// what a summary that later fails has already cost (a failed summary
+    /// that billed tokens is charged, not refunded).
+    Billed(Usage),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -52,6 +52,8 @@ pub async fn settle(tx: &mut TenantTx, lease: Duration) -> Result<usize, AppErro
          left join videos l on r.variant <> '' and l.video_id = r.video_id and l.variant = r.variant
          where r.org_id = $1 and r.status = 'reserved'
            and r.created_at < now() - make_interval(secs => $2)
+           -- Work with its own heartbeat (a pasted transcript) is alive.
+           and (r.work_expires_at is null or r.work_expires_at < now())
            -- Nobody works on a row it may wait for, or nobody took an
            -- expired lease over for a whole lease period: every request
            -- waiting on it is gone too.

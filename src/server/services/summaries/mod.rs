@@ -20,7 +20,11 @@
 //! same choice in SQL (`serve_ready_summary`).
 
 mod abandoned;
+mod flight;
+pub mod limits;
+mod own;
 pub mod ready;
+mod youtube_guard;
 
 pub use ready::ReadySummary;
 
@@ -30,16 +34,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use limits::TokenCap;
+
 use super::{
     db_error, orgs,
     quota::{self, Reservation},
     video_cache::{self, CacheState, Completion, Failure, Lease, variant_key},
-    waiter::VideoWaiter,
+    waiter::{self, VideoWaiter},
 };
 use crate::{
     domain::{
         Dashboard, HistoryItem, Permission, PlanCatalog, SummaryBody, SummaryLanguage,
-        SummaryStatus, SummaryView, UserId, VideoId, transcript_file::parse_transcript,
+        SummaryStatus, SummaryView, UserId, VideoId,
     },
     error::AppError,
     server::{
@@ -48,7 +54,9 @@ use crate::{
         config::SummarySettings,
         db::{Db, TenantScope},
         metrics::{self, Limited, SummaryOutcome},
-        summarizer::{Language, Progress, Summarizer, TranscriptLine},
+        summarizer::{
+            Language, Progress, Summarizer, TranscriptLine, Usage, chunking::transcript_tokens,
+        },
     },
 };
 use ready::HotPath;
@@ -64,6 +72,9 @@ pub struct SummaryEngine {
     /// The plans' limits as JSON text, for the one-statement cache hit.
     limits: Arc<str>,
     sweeper: Arc<std::sync::OnceLock<tokio::task::AbortHandle>>,
+    /// One wait per video (and variant and cap) per process: every settle
+    /// task of this process that needs the same row shares it.
+    flights: flight::Flights,
 }
 
 /// What a request for a summary got.
@@ -103,6 +114,7 @@ impl SummaryEngine {
             plans: Arc::new(plans),
             limits,
             sweeper: Arc::default(),
+            flights: flight::Flights::default(),
         }
     }
 
@@ -190,6 +202,21 @@ impl SummaryEngine {
                 // reservation per org and video): join that request, for free.
                 quota::Reserve::AlreadyOpen => return Ok(Requested::Pending),
             };
+        // A new attempt on YouTube's (and maybe the model's) time, counted
+        // whatever becomes of it: a refund does not give it back. Over the
+        // budget, the reservation is rolled back with it (the count is
+        // already past the limit, so losing this one hit changes nothing).
+        if let Some(retry_after_seconds) =
+            youtube_guard::spend_attempt(&mut tx, self.settings.spend.youtube_attempts_per_org_hour)
+                .await?
+        {
+            tx.rollback().await?;
+            metrics::rate_limited(Limited::Throttle);
+            return Err(AppError::RateLimited {
+                retry_after_seconds,
+            });
+        }
+        let cap = self.cap(&mut tx).await?;
         quota::mark_variant(&mut tx, reservation, wanted).await?;
         tx.commit().await?;
 
@@ -197,7 +224,10 @@ impl SummaryEngine {
         let (scope, video) = (member.scope(), video.clone());
         let user = member.org.user_id;
         tokio::spawn(async move {
-            if let Err(error) = engine.settle(scope, user, reservation, video, wanted).await {
+            if let Err(error) = engine
+                .settle(scope, user, reservation, video, wanted, cap)
+                .await
+            {
                 tracing::error!(error = %error, "settling a summary request failed");
             }
         });
@@ -217,120 +247,6 @@ impl SummaryEngine {
                 per_minute: self.settings.requests_per_minute,
             },
         }
-    }
-
-    /// Summarizes a transcript a member pasted (YouTube had none, or blocks
-    /// us). It costs a unit like any summary and is stored for this org
-    /// only; the shared cache never sees it.
-    #[tracing::instrument(skip(self, member, text), fields(org = %member.org.id, video = %video))]
-    pub async fn summarize_own_transcript(
-        &self,
-        member: &CurrentMember,
-        video: &VideoId,
-        text: &str,
-    ) -> Result<(), AppError> {
-        member.require(Permission::Summarize)?;
-        let lines: Vec<TranscriptLine> = parse_transcript(text)
-            .map_err(|e| AppError::field("transcript", e.to_string()))?
-            .into_iter()
-            .map(|line| TranscriptLine {
-                start_ms: line.start_ms,
-                text: line.text,
-            })
-            .collect();
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        let reservation =
-            match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await? {
-                quota::Reserve::Reserved(reservation) => reservation,
-                quota::Reserve::Exhausted(status) => {
-                    return Err(quota_exceeded(status.used, status.limit, status.resets_at));
-                }
-                quota::Reserve::AlreadyOpen => {
-                    return Err(AppError::Conflict(
-                        "This video is already being summarized.".into(),
-                    ));
-                }
-            };
-        // The org's own summary, so in the org's language if it chose one.
-        let wanted = orgs::summary_language_in(&mut tx).await?;
-        tx.commit().await.map_err(db_error)?;
-
-        let language = match wanted {
-            Some(chosen) => Language::Chosen(chosen),
-            None => Language::Transcript(None),
-        };
-        let summary = match self
-            .summarizer
-            .summarize_in("", &lines, language, &|_| {})
-            .await
-        {
-            Ok(summary) => summary,
-            Err(error) => {
-                tracing::warn!(%error, "summarizing a pasted transcript failed");
-                let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-                quota::refund(&mut tx, reservation).await?;
-                tx.commit().await.map_err(db_error)?;
-                return Err(AppError::Unavailable(
-                    "The AI service could not summarize this transcript. Nothing was charged; please try again later.".into(),
-                ));
-            }
-        };
-        let body = summary.body();
-        let cost = cost_micros(
-            &self.settings.prices,
-            &summary.model,
-            summary.usage.prompt_tokens,
-            summary.usage.completion_tokens,
-        );
-        metrics::summary_made(
-            &summary.model,
-            summary.built_in,
-            summary.usage.prompt_tokens,
-            summary.usage.completion_tokens,
-            cost,
-        );
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        sqlx::query(
-            "insert into own_transcript_summaries (org_id, id, user_id, video_id, summary, model, prompt_version,
-                 built_in, prompt_tokens, completion_tokens, cost_micros)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             on conflict (org_id, video_id) do update set summary = excluded.summary, model = excluded.model,
-                 prompt_version = excluded.prompt_version, built_in = excluded.built_in, user_id = excluded.user_id,
-                 prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-                 cost_micros = excluded.cost_micros, created_at = now()",
-        )
-        .bind(member.org.id.as_uuid())
-        .bind(uuid::Uuid::new_v4())
-        .bind(member.org.user_id.as_uuid())
-        .bind(video.as_str())
-        .bind(serde_json::to_value(&body).map_err(AppError::internal)?)
-        .bind(&summary.model)
-        .bind(&summary.prompt_version)
-        .bind(summary.built_in)
-        .bind(summary.usage.prompt_tokens as i64)
-        .bind(summary.usage.completion_tokens as i64)
-        .bind(cost as i64)
-        .execute(tx.conn())
-        .await
-        .map_err(db_error)?;
-        // The history lists it too. Its row in the shared table carries only
-        // the video id (no summary, nothing of ours) and stays claimable.
-        sqlx::query("insert into videos (video_id, status) values ($1, 'failed') on conflict (video_id, variant) do nothing")
-            .bind(video.as_str())
-            .execute(tx.conn())
-            .await
-            .map_err(db_error)?;
-        record_history(
-            &mut tx,
-            member.org.user_id.as_uuid(),
-            video.as_str(),
-            None,
-            Some("Your pasted transcript"),
-            false,
-        )
-        .await?;
-        quota::succeed(&mut tx, reservation).await?;
-        tx.commit().await.map_err(db_error)
     }
 
     /// Where `video` stands for the member's org (for the summary page).
@@ -373,17 +289,21 @@ impl SummaryEngine {
         // read apart, a settle committing between the two reads made a
         // video just being recorded look "not requested" (seen in the
         // billing journey: NotRequested 50 ms after the request).
-        let (from_cache, variant, open): (Option<bool>, Option<String>, bool) = sqlx::query_as(
-            "select s.from_cache, s.variant,
+        let (from_cache, variant, open, charged): (Option<bool>, Option<String>, bool, bool) =
+            sqlx::query_as(
+                "select s.from_cache, s.variant,
                     exists (select from usage_records r
-                            where r.org_id = $1 and r.video_id = $2 and r.status = 'reserved')
+                            where r.org_id = $1 and r.video_id = $2 and r.status = 'reserved'),
+                    coalesce((select r.status = 'charged' from usage_records r
+                              where r.org_id = $1 and r.video_id = $2
+                              order by r.created_at desc limit 1), false)
              from (select 1) one
              left join user_summaries s on s.org_id = $1 and s.video_id = $2",
-        )
-        .bind(member.org.id.as_uuid())
-        .bind(video.as_str())
-        .fetch_one(tx.conn())
-        .await?;
+            )
+            .bind(member.org.id.as_uuid())
+            .bind(video.as_str())
+            .fetch_one(tx.conn())
+            .await?;
         let history = from_cache.zip(variant);
         // The org's summary: the variant its history points at, else the
         // row its language choice leads to.
@@ -403,6 +323,17 @@ impl SummaryEngine {
             (Some(from_cache), CacheState::Ready(view)) => {
                 SummaryStatus::Ready { view, from_cache }
             }
+            // This org's own last attempt failed after the model had
+            // started: the shared "nothing was charged" is not true for it.
+            (
+                None,
+                CacheState::Failed { .. }
+                | CacheState::Claimable {
+                    last_error: Some(_),
+                },
+            ) if charged && !open => SummaryStatus::Failed {
+                message: CHARGED_MESSAGE.into(),
+            },
             (None, CacheState::Failed { message }) => SummaryStatus::Failed { message },
             // The last attempt failed for a passing reason; say so, and let
             // the member try again.
@@ -435,8 +366,9 @@ impl SummaryEngine {
         reservation: Reservation,
         video: VideoId,
         wanted: Option<SummaryLanguage>,
+        cap: TokenCap,
     ) -> Result<(), AppError> {
-        let outcome = self.obtain_for(&video, wanted).await;
+        let outcome = self.obtain_for(&video, wanted, cap).await;
         metrics::summary_outcome(match &outcome {
             Ok((_, true, _)) => SummaryOutcome::Cached,
             Ok((_, false, _)) => SummaryOutcome::Fresh,
@@ -467,7 +399,7 @@ impl SummaryEngine {
         user: UserId,
         reservation: Reservation,
         video: &VideoId,
-        outcome: &Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), String>,
+        outcome: &Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), Failed>,
     ) -> Result<(), AppError> {
         let mut tx = self.db.tenant(scope).await?;
         match outcome {
@@ -483,8 +415,15 @@ impl SummaryEngine {
                 )
                 .await?;
             }
-            Err(message) => {
-                tracing::info!(%message, "summary failed; refunding");
+            // This request's own attempt failed after the model billed
+            // tokens: the unit stays spent (the failure is cached for
+            // everyone meanwhile, so this is charged once per attempt).
+            Err(failed) if failed.billed_tokens() > 0 => {
+                tracing::info!(message = %failed.message, tokens = failed.billed_tokens(), "summary failed after the model billed tokens; charging");
+                quota::charge(&mut tx, reservation, failed.billed_tokens()).await?;
+            }
+            Err(failed) => {
+                tracing::info!(message = %failed.message, "summary failed; refunding");
                 quota::refund(&mut tx, reservation).await?;
             }
         }
@@ -499,8 +438,9 @@ impl SummaryEngine {
         &self,
         video: &VideoId,
         wanted: Option<SummaryLanguage>,
-    ) -> Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), String> {
-        let (view, from_cache) = self.obtain(video, None).await?;
+        cap: TokenCap,
+    ) -> Result<(Box<SummaryView>, bool, Option<SummaryLanguage>), Failed> {
+        let (view, from_cache) = self.obtain(video, None, cap).await?;
         // The built-in summarizer only extracts sentences: it cannot write
         // in another language, so it never makes a variant.
         if wanted.is_none() || self.summarizer.built_in() {
@@ -513,22 +453,40 @@ impl SummaryEngine {
         match video_cache::variant_needed(wanted, language.as_deref(), built_in) {
             None => Ok((view, from_cache, None)),
             Some(variant) => {
-                let (view, from_cache) = self.obtain(video, Some(variant)).await?;
+                let (view, from_cache) = self.obtain(video, Some(variant), cap).await?;
                 Ok((view, from_cache, Some(variant)))
             }
         }
     }
 
     /// One cache row of the video, from the cache, from another worker, or
-    /// made here. `Err` carries the member-facing reason.
+    /// made here. Every settle task of this process that wants the same row
+    /// (and has the same cap) shares one wait: the first one does it, the
+    /// others take its outcome as waiters (nothing billed to them).
     async fn obtain(
         &self,
         video: &VideoId,
         variant: Option<SummaryLanguage>,
-    ) -> Result<(Box<SummaryView>, bool), String> {
+        cap: TokenCap,
+    ) -> Obtained {
+        let key = (video.clone(), variant, cap);
+        self.flights
+            .join(key, self.obtain_here(video, variant, cap))
+            .await
+    }
+
+    /// [`Self::obtain`] in this task. `Err` carries the member-facing
+    /// reason, and the tokens the model billed if this task did the work.
+    async fn obtain_here(
+        &self,
+        video: &VideoId,
+        variant: Option<SummaryLanguage>,
+        cap: TokenCap,
+    ) -> Obtained {
         let mut notifications = self.waiter.subscribe();
         let started = Instant::now();
         let mut waited = false;
+        let mut poll = waiter::FIRST_POLL;
         loop {
             if started.elapsed() > WAIT_LIMIT {
                 return Err("Summarizing took too long. Please try again.".into());
@@ -537,23 +495,30 @@ impl SummaryEngine {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Some(lease) => return self.work(video, lease).await.map(|view| (view, false)),
+                Some(lease) => {
+                    return self.work(video, lease, cap).await.map(|view| (view, false));
+                }
                 None => match video_cache::peek_variant(&self.db, video, variant)
                     .await
                     .map_err(|e| e.to_string())?
                 {
                     CacheState::Ready(view) => return Ok((view, !waited)),
-                    CacheState::Failed { message } => return Err(message),
+                    CacheState::Failed { message } => return Err(message.into()),
                     CacheState::Working { .. } => {
                         waited = true;
-                        self.waiter.nudge(&mut notifications, video.as_str()).await;
+                        // Woken at once by a notification; the poll is a
+                        // backstop for missed ones, so it backs off.
+                        self.waiter
+                            .nudge(&mut notifications, video.as_str(), poll)
+                            .await;
+                        poll = waiter::next_poll(poll);
                     }
                     // The attempt we waited on failed (and its cool-down is
                     // already over): share its failure rather than call
                     // the model again for this waiter.
                     CacheState::Claimable {
                         last_error: Some(message),
-                    } if waited => return Err(message),
+                    } if waited => return Err(message.into()),
                     // An expired lease (its worker died), or a failure from
                     // before this request: claim again.
                     CacheState::Claimable { .. } | CacheState::Missing => {}
@@ -565,8 +530,55 @@ impl SummaryEngine {
     /// The paid part: transcript, then model. Runs with the lease held and
     /// no transaction open.
     #[tracing::instrument(skip(self), fields(video = %video, variant = variant_key(lease.variant), attempt = lease.attempt))]
-    async fn work(&self, video: &VideoId, lease: Lease) -> Result<Box<SummaryView>, String> {
-        let transcript = match self.youtube.fetch(video).await {
+    async fn work(
+        &self,
+        video: &VideoId,
+        lease: Lease,
+        cap: TokenCap,
+    ) -> Result<Box<SummaryView>, Failed> {
+        let spend = &self.settings.spend;
+        // YouTube is blocking us: nobody asks it anything until the
+        // breaker's cool-down is over (asking more is what keeps us blocked).
+        match youtube_guard::breaker_open(
+            &self.db,
+            spend.youtube_blocked_cooldown,
+            spend.youtube_blocked_cooldown_max,
+        )
+        .await
+        {
+            Ok(Some(wait)) => {
+                let message = format!(
+                    "YouTube is refusing our requests right now, so we did not ask it for this video. \
+                     Nothing was charged; try again in about {} minutes, or paste the transcript.",
+                    wait.as_secs().div_ceil(60).max(1)
+                );
+                self.release(
+                    video,
+                    lease,
+                    "blocked",
+                    &message,
+                    Failure::Permanent { ttl: wait },
+                )
+                .await;
+                return Err(message.into());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "reading the YouTube breaker failed; fetching anyway")
+            }
+        }
+        let fetched = self.youtube.fetch(video).await;
+        let breaker = match &fetched {
+            Ok(_) => youtube_guard::reset(&self.db).await,
+            Err(YouTubeError::Blocked | YouTubeError::PoTokenRequired) => {
+                youtube_guard::trip(&self.db).await
+            }
+            Err(_) => Ok(()),
+        };
+        if let Err(error) = breaker {
+            tracing::warn!(%error, "updating the YouTube breaker failed");
+        }
+        let transcript = match fetched {
             Ok(transcript) => transcript,
             Err(error) => {
                 let failure = if error.is_permanent() {
@@ -574,7 +586,11 @@ impl SummaryEngine {
                         ttl: self.settings.negative_ttl,
                     }
                 } else {
-                    self.cool_down()
+                    // Retrying a failing video soon is pointless and
+                    // hammers YouTube: 1 → 5 → 30 minutes.
+                    Failure::Stepped {
+                        steps: spend.youtube_failure_ttls,
+                    }
                 };
                 let message = error.user_message();
                 if let Err(error) = video_cache::fail(
@@ -589,7 +605,7 @@ impl SummaryEngine {
                 {
                     tracing::warn!(%error, "recording a failed transcript fetch failed");
                 }
-                return Err(message);
+                return Err(message.into());
             }
         };
         let _ = video_cache::progress(
@@ -610,16 +626,37 @@ impl SummaryEngine {
                 text: s.text.clone(),
             })
             .collect();
+        // Over the claimant's plan cap: refused before any model call. The
+        // row is released at once (not cached), since an org on a bigger
+        // plan may make it.
+        if let Some(message) = cap.refuse(transcript_tokens(&lines)) {
+            self.release(
+                video,
+                lease,
+                "over_cap",
+                &message,
+                Failure::Permanent {
+                    ttl: Duration::ZERO,
+                },
+            )
+            .await;
+            return Err(message.into());
+        }
         let streamed = Arc::new(Mutex::new(String::new()));
+        let billed = Arc::new(Mutex::new(Usage::default()));
         let (tick_tx, mut tick_rx) = tokio::sync::watch::channel(());
         let on_progress = {
-            let streamed = streamed.clone();
+            let (streamed, billed) = (streamed.clone(), billed.clone());
             move |progress: Progress| {
+                if let Progress::Billed(usage) = progress {
+                    billed.lock().unwrap_or_else(|e| e.into_inner()).add(usage);
+                    return;
+                }
                 let mut text = streamed.lock().unwrap_or_else(|e| e.into_inner());
                 match progress {
                     Progress::Text(delta) => text.push_str(&delta),
                     Progress::Restart { .. } => text.clear(),
-                    Progress::Chunk { .. } => {}
+                    Progress::Chunk { .. } | Progress::Billed(_) => {}
                 }
                 let _ = tick_tx.send(());
             }
@@ -675,7 +712,8 @@ impl SummaryEngine {
         let summary = match result {
             Ok(summary) => summary,
             Err(error) => {
-                tracing::warn!(%error, "the summarizer failed");
+                let billed = *billed.lock().unwrap_or_else(|e| e.into_inner());
+                tracing::warn!(%error, billed_tokens = billed.prompt_tokens + billed.completion_tokens, "the summarizer failed");
                 let message = if error.is_transient() {
                     "The AI service failed to answer (it is busy or down)."
                 } else {
@@ -693,13 +731,14 @@ impl SummaryEngine {
                 {
                     tracing::warn!(%error, "recording a failed model call failed");
                 }
-                // Everyone gets the failure as the cache now words it.
-                return match video_cache::peek_variant(&self.db, video, lease.variant).await {
-                    Ok(CacheState::Failed { message }) => Err(message),
-                    _ => Err(format!(
-                        "{message} Nothing was charged; please try again later."
-                    )),
+                // Everyone gets the failure as the cache now words it; the
+                // org whose attempt this was pays for the tokens it cost.
+                let message = match video_cache::peek_variant(&self.db, video, lease.variant).await
+                {
+                    Ok(CacheState::Failed { message }) => message,
+                    _ => format!("{message} Nothing was charged; please try again later."),
                 };
+                return Err(Failed { message, billed });
             }
         };
         let cost = cost_micros(
@@ -752,6 +791,23 @@ impl SummaryEngine {
 }
 
 impl SummaryEngine {
+    /// Gives the lease up with a failure that is not the video's fault
+    /// (YouTube blocks us, the plan's cap): recorded like any failure, so
+    /// waiters wake and see why.
+    async fn release(
+        &self,
+        video: &VideoId,
+        lease: Lease,
+        kind: &str,
+        message: &str,
+        failure: Failure,
+    ) {
+        if let Err(error) = video_cache::fail(&self.db, video, lease, kind, message, failure).await
+        {
+            tracing::warn!(%error, kind, "giving up a lease failed");
+        }
+    }
+
     /// How long a transient failure is shared before anyone may retry.
     fn cool_down(&self) -> Failure {
         Failure::Transient {
@@ -760,6 +816,54 @@ impl SummaryEngine {
         }
     }
 }
+
+/// Why a summary could not be had (the member-facing reason), and the
+/// tokens the model billed for it when this task did the work; waiters and
+/// cached failures carry none.
+#[derive(Clone, Debug)]
+pub(crate) struct Failed {
+    message: String,
+    billed: Usage,
+}
+
+impl Failed {
+    fn billed_tokens(&self) -> u64 {
+        self.billed.prompt_tokens + self.billed.completion_tokens
+    }
+
+    /// The same failure, seen by someone who only waited for it.
+    fn as_waiter(&self) -> Failed {
+        Failed {
+            message: self.message.clone(),
+            billed: Usage::default(),
+        }
+    }
+}
+
+impl From<&str> for Failed {
+    fn from(message: &str) -> Failed {
+        message.to_owned().into()
+    }
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Failed {
+        Failed {
+            message,
+            billed: Usage::default(),
+        }
+    }
+}
+
+/// One cache row as a settle task gets it: the summary and whether it came
+/// straight from the cache, or why not.
+type Obtained = Result<(Box<SummaryView>, bool), Failed>;
+
+/// What the status page says to an org whose attempt failed after the
+/// model had started (its unit was charged, see `quota::charge`).
+const CHARGED_MESSAGE: &str = "The AI service could not finish this summary after it had started \
+    working on it. That work is billed either way, so this attempt used one of your summaries. \
+    You can try again later.";
 
 fn failure_kind(error: &YouTubeError) -> &'static str {
     match error {

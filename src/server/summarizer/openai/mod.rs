@@ -144,6 +144,7 @@ impl OpenAiSummarizer {
                     prompts::single(title, only, language),
                     (start, end),
                     &mut usage,
+                    progress,
                     Some(progress),
                 )
                 .await?;
@@ -164,6 +165,7 @@ impl OpenAiSummarizer {
                     prompts::map(title, i, chunks.len(), chunk, language),
                     range,
                     &mut usage,
+                    progress,
                     None,
                 )
                 .await?;
@@ -205,6 +207,7 @@ impl OpenAiSummarizer {
                         prompts::condense(title, group, language),
                         range,
                         &mut usage,
+                        progress,
                         None,
                     )
                     .await?;
@@ -222,6 +225,7 @@ impl OpenAiSummarizer {
                 prompts::reduce(title, end, &notes, language),
                 (start, end),
                 &mut usage,
+                progress,
                 Some(progress),
             )
             .await?;
@@ -249,6 +253,7 @@ impl OpenAiSummarizer {
         (instructions, input): (String, String),
         range: (u32, u32),
         usage: &mut Usage,
+        report: &ProgressFn,
         stream_to: Option<&ProgressFn>,
     ) -> Result<Draft, SummarizeError> {
         let request = self.request(instructions, input);
@@ -268,9 +273,14 @@ impl OpenAiSummarizer {
                 .attempt(&request, &mut sink)
                 .instrument(span.clone())
                 .await;
-            // Usage is billed even when the answer turns out unusable.
+            // Usage is billed even when the answer turns out unusable: say
+            // so at once, so a summary that fails later is still known to
+            // have cost something.
             let parsed = outcome.and_then(|completion| {
                 usage.add(completion.usage);
+                if completion.usage != Usage::default() {
+                    report(Progress::Billed(completion.usage));
+                }
                 let _entered = span.enter();
                 self.draft(&completion, range).map_err(|error| {
                     tracing::warn!(%error, "unusable answer from the model");
