@@ -350,17 +350,15 @@ impl Billing {
     pub async fn portal(&self, member: &CurrentMember, origin: &str) -> Result<String, AppError> {
         member.require(Permission::ManageBilling)?;
         let dodo = self.dodo()?;
-        // Only ever the customer created for this org: never one taken from
-        // a webhook, which could be a payer shared with other orgs.
-        let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        let customer: Option<String> =
-            sqlx::query_scalar("select dodo_customer_id from billing_customers where org_id = $1")
-                .bind(member.org.id.as_uuid())
-                .fetch_optional(tx.conn())
-                .await
-                .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        let customer = customer.ok_or_else(|| {
+        // Only ever the customer created for this org (see `subscription_row`:
+        // never one a webhook named, which could be a payer shared with other
+        // orgs), and only once the org has a subscription to manage.
+        let customer = self
+            .subscription(member)
+            .await?
+            .filter(|row| row.source == "dodo")
+            .and_then(|row| row.dodo_customer_id)
+            .ok_or_else(|| {
                 AppError::NotFound(
                     "billing account for this organization (subscribe to a plan first)".into(),
                 )
