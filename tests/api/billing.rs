@@ -2308,7 +2308,8 @@ async fn refunds_and_disputes_mark_the_payment_and_leave_the_plan_to_dodo() {
     );
     // The org's own event list shows both; the plan follows the
     // subscription's events, which Dodo has not sent: still Pro.
-    assert_eq!(count_all(&app.db, "billing_events").await, 4);
+    // subscription, payment, refund, the late payment copy, dispute.
+    assert_eq!(count_all(&app.db, "billing_events").await, 5);
     assert_eq!(quota_status(&db, sub.org).await.plan, PlanId::Pro);
 
     // A refund for a payment nobody stored changes no org.
