@@ -2008,7 +2008,13 @@ struct Paying {
     sub: Sub,
 }
 
-async fn paying_org(app: &TestApp, dodo: &FakeDodo, email: &str, name: &str, state: &SubState) -> Paying {
+async fn paying_org(
+    app: &TestApp,
+    dodo: &FakeDodo,
+    email: &str,
+    name: &str,
+    state: &SubState,
+) -> Paying {
     let owner = app.sign_up(email).await;
     let slug = app.create_org(&owner, name).await;
     let page = app.org_page(&owner, &slug).await;
@@ -2076,10 +2082,12 @@ async fn a_checkout_slot_frees_when_dodo_refuses_or_the_session_expires() {
     assert_eq!(other.status, 409, "{}", other.body);
     // ... until its time is up; then a new session is made.
     let mut conn = superuser_conn(&app.db).await;
-    sqlx::query("update checkout_sessions set expires_at = now() - interval '1 second' where is_open")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update checkout_sessions set expires_at = now() - interval '1 second' where is_open",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let second: String = checkout(&app, &owner, &slug, "team").await.ok().json();
     assert_ne!(first, second);
     assert_eq!(dodo.checkouts().len(), 3);
@@ -2126,7 +2134,9 @@ async fn each_org_gets_its_own_customer_and_the_portal_never_opens_another() {
         delivered(&app, &sub.event("subscription.active", &live)).await,
         "applied"
     );
-    let link = app.call(&alice, "billing/portal", &[("slug", &first)]).await;
+    let link = app
+        .call(&alice, "billing/portal", &[("slug", &first)])
+        .await;
     assert_eq!(link.status, 200, "{}", link.body);
     assert_eq!(
         dodo.seen().last().unwrap().path,
@@ -2134,7 +2144,9 @@ async fn each_org_gets_its_own_customer_and_the_portal_never_opens_another() {
     );
     // An admin of the second org alone has nothing to open there yet: the
     // portal never falls back to a customer a webhook named.
-    let none = app.call(&alice, "billing/portal", &[("slug", &second)]).await;
+    let none = app
+        .call(&alice, "billing/portal", &[("slug", &second)])
+        .await;
     assert_eq!(none.status, 404, "{}", none.body);
 
     // If Dodo ever hands back a customer that pays for another org, the
@@ -2212,7 +2224,11 @@ async fn deleting_an_org_whose_subscription_still_bills_is_refused_until_it_is_c
     // charged, so the org can go.
     let cancelling = live.clone().cancelling_at_period_end();
     assert_eq!(
-        delivered(&app, &paying.sub.event("subscription.cancelled", &cancelling)).await,
+        delivered(
+            &app,
+            &paying.sub.event("subscription.cancelled", &cancelling)
+        )
+        .await,
         "applied"
     );
     let deleted = delete_org(&app, &paying.owner, &paying.slug).await;
@@ -2233,7 +2249,10 @@ fn payment_data(payment: &str, customer: &str, subscription: &str) -> Value {
     })
 }
 
-async fn payment_row(test_db: &TestDb, payment: &str) -> (String, Option<String>, Option<i64>, Option<String>) {
+async fn payment_row(
+    test_db: &TestDb,
+    payment: &str,
+) -> (String, Option<String>, Option<i64>, Option<String>) {
     let mut conn = superuser_conn(test_db).await;
     sqlx::query_as(
         "select status, refund_status, refunded_amount, dispute_status from payments where payment_id = $1",
@@ -2257,7 +2276,11 @@ async fn refunds_and_disputes_mark_the_payment_and_leave_the_plan_to_dodo() {
     let paid_at = sub.clock + chrono::Duration::seconds(1);
     let paid = Delivery::signed(
         &new_id(),
-        envelope("payment.succeeded", paid_at, payment_data("pay_refundme", &sub.customer, &sub.id)),
+        envelope(
+            "payment.succeeded",
+            paid_at,
+            payment_data("pay_refundme", &sub.customer, &sub.id),
+        ),
     );
     assert_eq!(delivered(&app, &paid).await, "recorded");
 
@@ -2277,12 +2300,21 @@ async fn refunds_and_disputes_mark_the_payment_and_leave_the_plan_to_dodo() {
     assert_eq!(delivered(&app, &refund).await, "recorded");
     assert_eq!(
         payment_row(&app.db, "pay_refundme").await,
-        ("refunded".into(), Some("succeeded".into()), Some(1200), None)
+        (
+            "refunded".into(),
+            Some("succeeded".into()),
+            Some(1200),
+            None
+        )
     );
     // A late copy of the payment event does not undo the refund.
     let late = Delivery::signed(
         &new_id(),
-        envelope("payment.succeeded", paid_at, payment_data("pay_refundme", &sub.customer, &sub.id)),
+        envelope(
+            "payment.succeeded",
+            paid_at,
+            payment_data("pay_refundme", &sub.customer, &sub.id),
+        ),
     );
     delivered(&app, &late).await;
     assert_eq!(payment_row(&app.db, "pay_refundme").await.0, "refunded");

@@ -276,10 +276,13 @@ async fn handle(
             let Ok(request) = serde_json::from_slice::<Value>(&body) else {
                 return error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_JSON", "not JSON");
             };
-            let (Some(email), Some(name)) =
-                (request["email"].as_str(), request["name"].as_str())
+            let (Some(email), Some(name)) = (request["email"].as_str(), request["name"].as_str())
             else {
-                return error(StatusCode::UNPROCESSABLE_ENTITY, "MISSING", "email and name are required");
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "MISSING",
+                    "email and name are required",
+                );
             };
             axum::Json(json!({
                 "business_id": "bus_fake",
@@ -405,7 +408,10 @@ async fn a_customer_is_created_with_the_documented_request_and_checkout_passes_i
 
     let recorded = fake.recorded();
     assert_eq!(recorded.len(), 2);
-    assert_eq!((recorded[0].method.clone(), recorded[0].path.as_str()), (Method::POST, "/customers"));
+    assert_eq!(
+        (recorded[0].method.clone(), recorded[0].path.as_str()),
+        (Method::POST, "/customers")
+    );
     let body: Value = serde_json::from_slice(&recorded[0].body).unwrap();
     assert_eq!(
         body,
@@ -443,7 +449,10 @@ async fn creating_a_customer_is_not_retried_after_an_ambiguous_500() {
             metadata: BTreeMap::new(),
         })
         .await;
-    assert!(matches!(result, Err(DodoError::Unavailable(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(DodoError::Unavailable(_))),
+        "{result:?}"
+    );
     assert_eq!(fake.calls(), 1);
 }
 

@@ -77,8 +77,14 @@ async fn removing_a_member_keeps_their_history_summaries_usage_and_checkouts() {
     let slug = app.create_org(&owner_cookie, "Keepers").await;
     let org = app.org_page(&owner_cookie, &slug).await.org.id;
     let bob_cookie = app.sign_up("bob@example.com").await;
-    app.add_member(&owner_cookie, &slug, &bob_cookie, "bob@example.com", "admin")
-        .await;
+    app.add_member(
+        &owner_cookie,
+        &slug,
+        &bob_cookie,
+        "bob@example.com",
+        "admin",
+    )
+    .await;
     let owner = Member {
         cookie: owner_cookie.clone(),
         slug: slug.clone(),
@@ -115,7 +121,10 @@ async fn removing_a_member_keeps_their_history_summaries_usage_and_checkouts() {
     let history_before = dashboard(&app, &owner).await.items.len();
     let used_before = quota_used(&app, &owner).await;
     let ledger_before = ledger(&db, org).await;
-    assert!(history_before >= 1 && used_before >= 2, "{history_before} {used_before}");
+    assert!(
+        history_before >= 1 && used_before >= 2,
+        "{history_before} {used_before}"
+    );
     assert_eq!(rows(&db, "own_transcript_summaries", org).await, 1);
     assert_eq!(rows(&db, "checkout_sessions", org).await, 1);
 
@@ -145,7 +154,11 @@ async fn removing_a_member_keeps_their_history_summaries_usage_and_checkouts() {
     assert_eq!(ledger(&db, org).await, ledger_before);
     assert_eq!(rows(&db, "own_transcript_summaries", org).await, 1);
     assert_eq!(rows(&db, "checkout_sessions", org).await, 1);
-    for table in ["user_summaries", "own_transcript_summaries", "checkout_sessions"] {
+    for table in [
+        "user_summaries",
+        "own_transcript_summaries",
+        "checkout_sessions",
+    ] {
         assert!(
             former_members(&db, table, org)
                 .await

@@ -239,7 +239,10 @@ mod tests {
         let EventObject::Refund(refund) = &event.object else {
             panic!("expected a refund, got {:?}", event.object);
         };
-        assert_eq!(OrgKeys::of_refund(refund).payment_id.as_deref(), Some("pay_1"));
+        assert_eq!(
+            OrgKeys::of_refund(refund).payment_id.as_deref(),
+            Some("pay_1")
+        );
         let event = Envelope::parse(&body(
             "dispute.lost",
             serde_json::json!({"dispute_id": "dsp_1", "payment_id": "pay_2", "dispute_status": "dispute_lost", "amount": "12.00"}),

@@ -276,13 +276,12 @@ impl Billing {
             .await
             .map_err(dodo_unavailable)?;
         let mut tx = self.db.tenant(member.scope()).await.map_err(db_error)?;
-        let stored = sqlx::query(
-            "insert into billing_customers (org_id, dodo_customer_id) values ($1, $2)",
-        )
-        .bind(org)
-        .bind(&created.customer_id)
-        .execute(tx.conn())
-        .await;
+        let stored =
+            sqlx::query("insert into billing_customers (org_id, dodo_customer_id) values ($1, $2)")
+                .bind(org)
+                .bind(&created.customer_id)
+                .execute(tx.conn())
+                .await;
         match stored {
             Ok(_) => {
                 tx.commit().await.map_err(db_error)?;

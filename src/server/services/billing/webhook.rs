@@ -232,12 +232,11 @@ impl Billing {
     async fn org_for(&self, keys: &OrgKeys) -> Result<Option<OrgId>, AppError> {
         let mut tx = self.db.shared().await.map_err(unavailable)?;
         if let Some(payment) = &keys.payment_id {
-            let org: Option<uuid::Uuid> =
-                sqlx::query_scalar("select billing_org_for_payment($1)")
-                    .bind(payment)
-                    .fetch_one(tx.conn())
-                    .await
-                    .map_err(unavailable)?;
+            let org: Option<uuid::Uuid> = sqlx::query_scalar("select billing_org_for_payment($1)")
+                .bind(payment)
+                .fetch_one(tx.conn())
+                .await
+                .map_err(unavailable)?;
             if let Some(org) = org {
                 tx.commit().await.map_err(unavailable)?;
                 return Ok(Some(OrgId::from_uuid(org)));
@@ -541,7 +540,8 @@ async fn record_dispute(
         .dispute_status
         .clone()
         .unwrap_or_else(|| event.event_type.replace('.', "_"));
-    let recorded = adjust_payment(tx, event, &dispute.payment_id, None, None, Some(&status)).await?;
+    let recorded =
+        adjust_payment(tx, event, &dispute.payment_id, None, None, Some(&status)).await?;
     tracing::error!(
         alert = "dispute",
         org = %tx.org_id(),
