@@ -1,5 +1,5 @@
 // A stand-in for Dodo Payments, for end-to-end tests: the API calls tldw makes
-// (checkouts, subscriptions, change-plan, customer portal sessions), a hosted
+// (customers, checkouts, subscriptions, change-plan, customer portal sessions), a hosted
 // checkout page, a customer portal, and webhooks signed the Standard Webhooks
 // way, like Dodo's (see ../shared/reference/dodo-payments.md). State lives in
 // memory. Tests steer deliveries (duplicates, reordering, delays, bad
@@ -286,6 +286,20 @@ async function handle(req, res) {
   // The API: bearer auth on every call.
   if (/^\/(checkouts|subscriptions|customers)(\/|$)/.test(path)) {
     if (req.headers.authorization !== `Bearer ${apiKey}`) return fail(401, 'UNAUTHORIZED', 'missing or invalid API key');
+    // POST /customers: email and name are required; a new customer every
+    // time (tldw makes one per org and passes it to checkouts by id).
+    if (post && path === '/customers') {
+      const b = await readJson(req);
+      if (!b || typeof b.email !== 'string' || !b.email.includes('@') || typeof b.name !== 'string' || !b.name) {
+        return fail(422, 'INVALID_REQUEST_BODY', 'email and name are required');
+      }
+      const customer = {
+        business_id: 'bus_fake', created_at: new Date().toISOString(), customer_id: newId('cus'),
+        email: b.email, name: b.name, metadata: b.metadata ?? {}, phone_number: b.phone_number ?? null,
+      };
+      customers.set(customer.customer_id, customer);
+      return json(200, customer);
+    }
     if (post && path === '/checkouts') {
       const b = await readJson(req);
       if (!b) return fail(422, 'INVALID_REQUEST_BODY', 'body must be a JSON object');

@@ -29,7 +29,7 @@ pub use plan::{Plan, PlanCatalog, PlanId};
 pub use role::{OrgRole, Permission};
 pub use summary::{
     Dashboard, HistoryItem, KeyPoint, QuotaView, SummaryBody, SummaryStatus, SummaryView,
-    format_dollars, format_timestamp,
+    format_dollars, format_timestamp, former_member_label,
 };
 pub use summary_language::{SummaryLanguage, SummaryLanguageError};
 pub use usage::{DailyUsage, UsageDay, UsageNow, UsageTotals, UsageWindow, UsageWindowError};

@@ -72,6 +72,19 @@ pub struct HistoryItem {
     pub title: Option<String>,
     pub requested_on: String,
     pub from_cache: bool,
+    /// Who asked for it: a member's email, or "Former member: …" once they
+    /// were removed (the org's history stays). `None` when nobody is on
+    /// record (an account without an email).
+    #[serde(default)]
+    pub requested_by: Option<String>,
+}
+
+/// How history names a member who is no longer in the org.
+pub fn former_member_label(email: Option<&str>) -> String {
+    match email {
+        Some(email) => format!("Former member: {email}"),
+        None => "Former member".to_owned(),
+    }
 }
 
 /// Everything the org dashboard shows.

@@ -152,6 +152,7 @@ fn DashboardBody(
                                         <span class="truncate font-medium text-slate-900">{item.title.clone().unwrap_or_else(|| item.video_id.clone())}</span>
                                         <span class="shrink-0 text-sm text-slate-500">
                                             {item.from_cache.then(|| view! { <span class="mr-2 rounded bg-emerald-50 px-1.5 py-0.5 text-xs text-emerald-800">"from cache"</span> })}
+                                            {item.requested_by.clone().map(|who| view! { <span class="mr-2" data-testid="requested-by">{who}</span> })}
                                             {item.requested_on.clone()}
                                         </span>
                                     </a>

@@ -68,24 +68,36 @@ struct Seen {
 
 pub(crate) struct FakeDodo {
     pub(crate) base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    state: Arc<FakeDodoState>,
+}
+
+#[derive(Default)]
+struct FakeDodoState {
+    seen: Mutex<Vec<Seen>>,
+    /// `POST /customers` answers with this existing customer instead of a
+    /// new one (as Dodo might for an email it knows).
+    reuse_customer: Mutex<Option<String>>,
+    /// How long `POST /checkouts` takes.
+    checkout_delay: Mutex<Duration>,
+    /// `POST /checkouts` answers 422 this many more times.
+    refuse_checkouts: Mutex<usize>,
 }
 
 impl FakeDodo {
     pub(crate) async fn start() -> FakeDodo {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new().fallback(fake_dodo).with_state(seen.clone());
+        let state = Arc::new(FakeDodoState::default());
+        let app = Router::new().fallback(fake_dodo).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeDodo {
             base_url: format!("http://{addr}"),
-            seen,
+            state,
         }
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.state.seen.lock().unwrap().clone()
     }
 
     /// The bodies of the `POST /checkouts` requests, oldest first.
@@ -96,30 +108,102 @@ impl FakeDodo {
             .map(|s| s.body)
             .collect()
     }
+
+    /// The bodies of the `POST /customers` requests, oldest first.
+    fn customer_requests(&self) -> Vec<Value> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == Method::POST && s.path == "/customers")
+            .map(|s| s.body)
+            .collect()
+    }
+
+    /// The customer id the `n`th (0-based) `POST /customers` created.
+    fn created_customer(&self, n: usize) -> String {
+        let seen = self.seen();
+        let (index, _) = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.method == Method::POST && s.path == "/customers")
+            .nth(n)
+            .unwrap_or_else(|| panic!("no customer #{n} in {seen:?}"));
+        format!("cus_fake{}", index + 1)
+    }
+
+    fn reuse_customer(&self, customer: &str) {
+        *self.state.reuse_customer.lock().unwrap() = Some(customer.to_owned());
+    }
+
+    fn delay_checkouts(&self, delay: Duration) {
+        *self.state.checkout_delay.lock().unwrap() = delay;
+    }
+
+    fn refuse_checkouts(&self, times: usize) {
+        *self.state.refuse_checkouts.lock().unwrap() = times;
+    }
 }
 
 async fn fake_dodo(
-    State(seen): State<Arc<Mutex<Vec<Seen>>>>,
+    State(state): State<Arc<FakeDodoState>>,
     method: Method,
     uri: Uri,
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let n = {
-        let mut seen = seen.lock().unwrap();
+        let mut seen = state.seen.lock().unwrap();
         seen.push(Seen {
             method: method.clone(),
             path: path.clone(),
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            body: body.clone(),
         });
         seen.len()
     };
     match (method.as_str(), path.as_str()) {
-        ("POST", "/checkouts") => Json(json!({
-            "session_id": format!("cks_fake{n}"),
-            "checkout_url": format!("https://test.checkout.dodopayments.com/session/cks_fake{n}"),
-        }))
-        .into_response(),
+        // `POST /customers`: email and name required; the new customer.
+        ("POST", "/customers") => {
+            let (Some(email), Some(name)) = (body["email"].as_str(), body["name"].as_str()) else {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "code": "INVALID_REQUEST", "message": "email and name are required" })),
+                )
+                    .into_response();
+            };
+            let reused = state.reuse_customer.lock().unwrap().clone();
+            Json(json!({
+                "business_id": "bus_test",
+                "created_at": rfc3339(Utc::now()),
+                "customer_id": reused.unwrap_or_else(|| format!("cus_fake{n}")),
+                "email": email,
+                "name": name,
+                "metadata": body["metadata"].clone(),
+                "phone_number": null,
+            }))
+            .into_response()
+        }
+        ("POST", "/checkouts") => {
+            let delay = *state.checkout_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            let refuse = {
+                let mut refuse = state.refuse_checkouts.lock().unwrap();
+                let now = *refuse > 0;
+                *refuse = refuse.saturating_sub(1);
+                now
+            };
+            if refuse {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "code": "INVALID_REQUEST", "message": "refused for the test" })),
+                )
+                    .into_response();
+            }
+            Json(json!({
+                "session_id": format!("cks_fake{n}"),
+                "checkout_url": format!("https://test.checkout.dodopayments.com/session/cks_fake{n}"),
+            }))
+            .into_response()
+        }
         // Any subscription, as Dodo holds it now: Team, on hold, mid-period.
         ("GET", p) if p.starts_with("/subscriptions/sub_") => {
             let state = SubState::new("on_hold", TEAM_PRODUCT, period(-10, 20));
@@ -1702,17 +1786,25 @@ async fn only_owners_and_admins_reach_checkout_and_the_portal() {
         TEAM_PRODUCT
     );
 
-    let reply = checkout(&app, &admin, &slug, "pro").await;
+    // Asking again for the same plan hands out the same open session; a
+    // different plan waits until it is done or expired.
+    let reply = checkout(&app, &admin, &slug, "team").await;
     let url: String = reply.ok().json();
-    assert!(
-        url.starts_with("https://test.checkout.dodopayments.com/session/cks_fake"),
-        "{url}"
-    );
+    assert_eq!(Some(url.as_str()), redirected.location());
+    let other = checkout(&app, &admin, &slug, "pro").await;
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert!(other.body.contains("Team"), "{}", other.body);
     let checkouts = dodo.checkouts();
-    assert_eq!(checkouts.len(), 2, "{:?}", dodo.seen());
+    assert_eq!(checkouts.len(), 1, "{:?}", dodo.seen());
+    // One customer created for the org, then the session for it.
     assert_eq!(dodo.seen().len(), 2);
-    let body = &checkouts[1];
-    assert_eq!(body["product_cart"][0]["product_id"], PRO_PRODUCT);
+    let customer = dodo.created_customer(0);
+    assert_eq!(
+        dodo.customer_requests()[0],
+        json!({ "email": "admin@example.com", "name": "Acme Video", "metadata": { "tldw_org": org.to_string() } })
+    );
+    let body = &checkouts[0];
+    assert_eq!(body["customer"], json!({ "customer_id": customer }));
     assert_eq!(body["metadata"]["tldw_org"], org.to_string());
     let reference = body["metadata"]["tldw_checkout"].as_str().unwrap();
     let reference = Uuid::parse_str(reference).unwrap();
@@ -1733,7 +1825,7 @@ async fn only_owners_and_admins_reach_checkout_and_the_portal() {
             .unwrap();
     assert!(session.is_some_and(|s| url.ends_with(&s)));
 
-    // Before any subscription, the portal has no customer to open.
+    // Before any subscription, the portal has nothing to open.
     let none = app.call(&admin, "billing/portal", &[("slug", &slug)]).await;
     assert_eq!(none.status, 404, "{}", none.body);
     assert_eq!(dodo.seen().len(), 2);
@@ -1778,6 +1870,7 @@ async fn checkout_progress_waits_for_the_webhook_and_is_scoped_to_the_org() {
     let page = app.org_page(&owner, &slug).await;
     checkout(&app, &owner, &slug, "pro").await.ok();
     let body = dodo.checkouts().pop().unwrap();
+    let customer = dodo.created_customer(0);
     let reference = body["metadata"]["tldw_checkout"]
         .as_str()
         .unwrap()
@@ -1792,6 +1885,7 @@ async fn checkout_progress_waits_for_the_webhook_and_is_scoped_to_the_org() {
         page.org.user_id,
         Uuid::parse_str(&reference).unwrap(),
     );
+    sub.customer = customer;
     let state = SubState::new("active", PRO_PRODUCT, period(-1, 29));
     let data = subscription_data(&sub.id, &sub.customer, body["metadata"].clone(), &state);
     sub.clock += chrono::Duration::seconds(1);
@@ -1972,4 +2066,363 @@ async fn webhook_storm_report() {
             println!("  outcome {outcome:<20} {count:>10}");
         }
     }
+}
+
+// ===========================================================================
+// 8. Billing boundaries (issue 12 item 5; review findings 5, 7, 11, 18f).
+
+/// An org whose owner started a checkout (so the org has its own Dodo
+/// customer) and whose subscription `state` then arrived from Dodo.
+struct Paying {
+    slug: String,
+    owner: String,
+    sub: Sub,
+}
+
+async fn paying_org(
+    app: &TestApp,
+    dodo: &FakeDodo,
+    email: &str,
+    name: &str,
+    state: &SubState,
+) -> Paying {
+    let owner = app.sign_up(email).await;
+    let slug = app.create_org(&owner, name).await;
+    let page = app.org_page(&owner, &slug).await;
+    checkout(app, &owner, &slug, "pro").await.ok();
+    let body = dodo.checkouts().pop().unwrap();
+    let reference = Uuid::parse_str(body["metadata"]["tldw_checkout"].as_str().unwrap()).unwrap();
+    let mut sub = Sub::for_checkout(page.org.id, page.org.user_id, reference);
+    sub.customer = body["customer"]["customer_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        delivered(app, &sub.event("subscription.active", state)).await,
+        "applied"
+    );
+    Paying { slug, owner, sub }
+}
+
+#[tokio::test]
+async fn ten_concurrent_checkouts_create_one_dodo_session() {
+    let dodo = FakeDodo::start().await;
+    // A slow Dodo keeps the first start busy while the others arrive.
+    dodo.delay_checkouts(Duration::from_millis(400));
+    let app = Arc::new(billing_app(&dodo.base_url, &[("DATABASE_MAX_CONNECTIONS", "10")]).await);
+    let owner = app.sign_up("owner@example.com").await;
+    let slug = app.create_org(&owner, "Double Click").await;
+
+    let mut starts = JoinSet::new();
+    for _ in 0..10 {
+        let (app, owner, slug) = (app.clone(), owner.clone(), slug.clone());
+        starts.spawn(async move { checkout(&app, &owner, &slug, "pro").await });
+    }
+    let mut urls = HashSet::new();
+    while let Some(reply) = starts.join_next().await {
+        let url: String = reply.unwrap().ok().json();
+        urls.insert(url);
+    }
+    assert_eq!(dodo.checkouts().len(), 1, "{:?}", dodo.seen());
+    assert_eq!(dodo.customer_requests().len(), 1, "{:?}", dodo.seen());
+    assert_eq!(urls.len(), 1, "{urls:?}");
+    // One row holds the slot.
+    let mut conn = superuser_conn(&app.db).await;
+    let open: i64 = sqlx::query_scalar("select count(*) from checkout_sessions where is_open")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(open, 1);
+}
+
+#[tokio::test]
+async fn a_checkout_slot_frees_when_dodo_refuses_or_the_session_expires() {
+    let dodo = FakeDodo::start().await;
+    let app = billing_app(&dodo.base_url, &[]).await;
+    let owner = app.sign_up("owner@example.com").await;
+    let slug = app.create_org(&owner, "Second Thoughts").await;
+
+    // Dodo refuses once: the slot is given back, the next start works.
+    dodo.refuse_checkouts(1);
+    let refused = checkout(&app, &owner, &slug, "pro").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let first: String = checkout(&app, &owner, &slug, "pro").await.ok().json();
+    assert_eq!(dodo.checkouts().len(), 2);
+    // The org keeps the one customer made for it.
+    assert_eq!(dodo.customer_requests().len(), 1);
+
+    // Another plan must wait for the open one ...
+    let other = checkout(&app, &owner, &slug, "team").await;
+    assert_eq!(other.status, 409, "{}", other.body);
+    // ... until its time is up; then a new session is made.
+    let mut conn = superuser_conn(&app.db).await;
+    sqlx::query(
+        "update checkout_sessions set expires_at = now() - interval '1 second' where is_open",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let second: String = checkout(&app, &owner, &slug, "team").await.ok().json();
+    assert_ne!(first, second);
+    assert_eq!(dodo.checkouts().len(), 3);
+    let last = dodo.checkouts().pop().unwrap();
+    assert_eq!(last["product_cart"][0]["product_id"], TEAM_PRODUCT);
+    assert_eq!(last["customer"]["customer_id"], dodo.created_customer(0));
+}
+
+#[tokio::test]
+async fn each_org_gets_its_own_customer_and_the_portal_never_opens_another() {
+    let dodo = FakeDodo::start().await;
+    let app = billing_app(&dodo.base_url, &[]).await;
+    let live = SubState::new("active", PRO_PRODUCT, period(-1, 29));
+    // One person pays for two orgs.
+    let alice = app.sign_up("alice@example.com").await;
+    let first = app.create_org(&alice, "Alice One").await;
+    let second = app.create_org(&alice, "Alice Two").await;
+    checkout(&app, &alice, &first, "pro").await.ok();
+    checkout(&app, &alice, &second, "pro").await.ok();
+    let (a, b) = (dodo.created_customer(0), dodo.created_customer(1));
+    assert_ne!(a, b, "one customer per org, not per email");
+    let checkouts = dodo.checkouts();
+    assert_eq!(checkouts[0]["customer"], json!({ "customer_id": a }));
+    assert_eq!(checkouts[1]["customer"], json!({ "customer_id": b }));
+
+    // The first org's subscription arrives naming the second org's customer
+    // (a payer who edited the checkout, or Dodo merging by email): recorded,
+    // not applied.
+    let page = app.org_page(&alice, &first).await;
+    let reference =
+        Uuid::parse_str(checkouts[0]["metadata"]["tldw_checkout"].as_str().unwrap()).unwrap();
+    let mut sub = Sub::for_checkout(page.org.id, page.org.user_id, reference);
+    sub.customer = b.clone();
+    let crossed = sub.event("subscription.active", &live);
+    assert_eq!(delivered(&app, &crossed).await, "customer_mismatch");
+    assert_eq!(
+        ledger_outcome(&app.db, &crossed.id).await.as_deref(),
+        Some("customer_mismatch")
+    );
+    assert_eq!(subscription_row(&app.db, page.org.id).await, None);
+    // With its own customer it applies, and the portal opens that one only.
+    sub.customer = a.clone();
+    assert_eq!(
+        delivered(&app, &sub.event("subscription.active", &live)).await,
+        "applied"
+    );
+    let link = app
+        .call(&alice, "billing/portal", &[("slug", &first)])
+        .await;
+    assert_eq!(link.status, 200, "{}", link.body);
+    assert_eq!(
+        dodo.seen().last().unwrap().path,
+        format!("/customers/{a}/customer-portal/session")
+    );
+    // An admin of the second org alone has nothing to open there yet: the
+    // portal never falls back to a customer a webhook named.
+    let none = app
+        .call(&alice, "billing/portal", &[("slug", &second)])
+        .await;
+    assert_eq!(none.status, 404, "{}", none.body);
+
+    // If Dodo ever hands back a customer that pays for another org, the
+    // checkout is refused and nothing is stored for this org.
+    dodo.reuse_customer(&a);
+    let third = app.create_org(&alice, "Alice Three").await;
+    let before = dodo.checkouts().len();
+    let refused = checkout(&app, &alice, &third, "pro").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(dodo.checkouts().len(), before);
+    assert_eq!(count_all(&app.db, "billing_customers").await, 2);
+}
+
+#[tokio::test]
+async fn a_second_live_subscription_is_recorded_as_a_duplicate_and_keeps_the_first() {
+    let app = billing_app(NO_DODO, &[]).await;
+    let db = app.db.db(2).await;
+    let mut first = Sub::seed(&app.db, &db, "twice-paid").await;
+    let live = SubState::new("active", PRO_PRODUCT, period(-1, 29));
+    assert_eq!(
+        delivered(&app, &first.event("subscription.active", &live)).await,
+        "applied"
+    );
+    // A second checkout of the same org was paid too (two tabs before this
+    // fix): same reference, same customer, another subscription.
+    let mut second = Sub::for_checkout(first.org, first.user, first.checkout);
+    second.customer = first.customer.clone();
+    second.clock = first.clock;
+    let team = SubState::new("active", TEAM_PRODUCT, period(0, 30));
+    let duplicate = second.event("subscription.active", &team);
+    assert_eq!(delivered(&app, &duplicate).await, "duplicate_subscription");
+    assert_eq!(
+        ledger_outcome(&app.db, &duplicate.id).await.as_deref(),
+        Some("duplicate_subscription")
+    );
+    assert_eq!(
+        subscription_row(&app.db, first.org).await,
+        Some(expected_row(&first, &live, first.clock))
+    );
+    // The duplicate's cancellation does not take the plan either.
+    let ended = SubState::new("cancelled", TEAM_PRODUCT, period(0, 30));
+    assert_eq!(
+        delivered(&app, &second.event("subscription.cancelled", &ended)).await,
+        "superseded"
+    );
+    assert_eq!(quota_status(&db, first.org).await.plan, PlanId::Pro);
+}
+
+async fn delete_org(app: &TestApp, owner: &str, slug: &str) -> Reply {
+    app.call(owner, "orgs/delete", &[("slug", slug), ("confirm", slug)])
+        .await
+}
+
+#[tokio::test]
+async fn deleting_an_org_whose_subscription_still_bills_is_refused_until_it_is_cancelled() {
+    let dodo = FakeDodo::start().await;
+    let app = billing_app(&dodo.base_url, &[]).await;
+    let live = SubState::new("active", PRO_PRODUCT, period(-1, 29));
+    let mut paying = paying_org(&app, &dodo, "owner@example.com", "Paid Up", &live).await;
+    let refused = delete_org(&app, &paying.owner, &paying.slug).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("Manage billing"), "{}", refused.body);
+    assert!(app.get_org(&paying.owner, &paying.slug).await.status == 200);
+
+    // On hold (a failed renewal) still bills once the card works again.
+    let on_hold = SubState::new("on_hold", PRO_PRODUCT, period(-1, 29));
+    assert_eq!(
+        delivered(&app, &paying.sub.event("subscription.on_hold", &on_hold)).await,
+        "applied"
+    );
+    let refused = delete_org(&app, &paying.owner, &paying.slug).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+
+    // Cancelled in the portal (at the period's end): nothing more will be
+    // charged, so the org can go.
+    let cancelling = live.clone().cancelling_at_period_end();
+    assert_eq!(
+        delivered(
+            &app,
+            &paying.sub.event("subscription.cancelled", &cancelling)
+        )
+        .await,
+        "applied"
+    );
+    let deleted = delete_org(&app, &paying.owner, &paying.slug).await;
+    assert!(deleted.status < 400, "{deleted:?}");
+    assert_eq!(count_all(&app.db, "subscriptions").await, 0);
+}
+
+fn payment_data(payment: &str, customer: &str, subscription: &str) -> Value {
+    json!({
+        "payload_type": "Payment",
+        "payment_id": payment,
+        "status": "succeeded",
+        "total_amount": 1200,
+        "currency": "USD",
+        "customer": { "customer_id": customer, "email": "buyer@example.com", "name": "Buyer" },
+        "subscription_id": subscription,
+        "metadata": {},
+    })
+}
+
+async fn payment_row(
+    test_db: &TestDb,
+    payment: &str,
+) -> (String, Option<String>, Option<i64>, Option<String>) {
+    let mut conn = superuser_conn(test_db).await;
+    sqlx::query_as(
+        "select status, refund_status, refunded_amount, dispute_status from payments where payment_id = $1",
+    )
+    .bind(payment)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn refunds_and_disputes_mark_the_payment_and_leave_the_plan_to_dodo() {
+    let app = billing_app(NO_DODO, &[]).await;
+    let db = app.db.db(2).await;
+    let mut sub = Sub::seed(&app.db, &db, "refunded").await;
+    let live = SubState::new("active", PRO_PRODUCT, period(-1, 29));
+    assert_eq!(
+        delivered(&app, &sub.event("subscription.active", &live)).await,
+        "applied"
+    );
+    let paid_at = sub.clock + chrono::Duration::seconds(1);
+    let paid = Delivery::signed(
+        &new_id(),
+        envelope(
+            "payment.succeeded",
+            paid_at,
+            payment_data("pay_refundme", &sub.customer, &sub.id),
+        ),
+    );
+    assert_eq!(delivered(&app, &paid).await, "recorded");
+
+    // A full refund: found through the payment we stored.
+    let refund = Delivery::signed(
+        &new_id(),
+        envelope(
+            "refund.succeeded",
+            paid_at + chrono::Duration::seconds(60),
+            json!({
+                "payload_type": "Refund", "refund_id": "ref_1", "payment_id": "pay_refundme",
+                "business_id": "bus_test", "status": "succeeded", "is_partial": false,
+                "amount": 1200, "currency": "USD", "created_at": rfc3339(paid_at),
+            }),
+        ),
+    );
+    assert_eq!(delivered(&app, &refund).await, "recorded");
+    assert_eq!(
+        payment_row(&app.db, "pay_refundme").await,
+        (
+            "refunded".into(),
+            Some("succeeded".into()),
+            Some(1200),
+            None
+        )
+    );
+    // A late copy of the payment event does not undo the refund.
+    let late = Delivery::signed(
+        &new_id(),
+        envelope(
+            "payment.succeeded",
+            paid_at,
+            payment_data("pay_refundme", &sub.customer, &sub.id),
+        ),
+    );
+    delivered(&app, &late).await;
+    assert_eq!(payment_row(&app.db, "pay_refundme").await.0, "refunded");
+
+    // A dispute: recorded on the payment.
+    let dispute = Delivery::signed(
+        &new_id(),
+        envelope(
+            "dispute.opened",
+            paid_at + chrono::Duration::seconds(120),
+            json!({
+                "payload_type": "Dispute", "dispute_id": "dsp_1", "payment_id": "pay_refundme",
+                "business_id": "bus_test", "amount": "12.00", "currency": "USD",
+                "dispute_stage": "dispute", "dispute_status": "dispute_opened",
+                "created_at": rfc3339(paid_at),
+            }),
+        ),
+    );
+    assert_eq!(delivered(&app, &dispute).await, "recorded");
+    assert_eq!(
+        payment_row(&app.db, "pay_refundme").await.3.as_deref(),
+        Some("dispute_opened")
+    );
+    // The org's own event list shows both; the plan follows the
+    // subscription's events, which Dodo has not sent: still Pro.
+    // subscription, payment, refund, the late payment copy, dispute.
+    assert_eq!(count_all(&app.db, "billing_events").await, 5);
+    assert_eq!(quota_status(&db, sub.org).await.plan, PlanId::Pro);
+
+    // A refund for a payment nobody stored changes no org.
+    let stray = Delivery::signed(
+        &new_id(),
+        envelope(
+            "refund.succeeded",
+            Utc::now(),
+            json!({ "refund_id": "ref_2", "payment_id": "pay_nobody", "is_partial": true }),
+        ),
+    );
+    assert_eq!(delivered(&app, &stray).await, "unknown_customer");
 }

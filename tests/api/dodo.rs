@@ -22,7 +22,8 @@ use std::{
     time::{Duration, Instant},
 };
 use tldw::server::clients::dodo::{
-    CheckoutRequest, DodoClient, DodoError, DodoSettings, Subscription, SubscriptionStatus,
+    CheckoutCustomer, CheckoutRequest, DodoClient, DodoError, DodoSettings, NewCustomer,
+    Subscription, SubscriptionStatus,
 };
 use tokio::net::TcpListener;
 use url::Url;
@@ -250,9 +251,13 @@ async fn handle(
             let Ok(request) = serde_json::from_slice::<Value>(&body) else {
                 return error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_JSON", "not JSON");
             };
-            if request["product_cart"][0]["product_id"].as_str().is_none()
-                || request["customer"]["email"].as_str().is_none()
-            {
+            // `customer` is either `{customer_id}` (one we created) or
+            // `{email, name?}` (Dodo finds or makes one).
+            let customer_ok = match request["customer"]["customer_id"].as_str() {
+                Some(id) => id == CUSTOMER,
+                None => request["customer"]["email"].as_str().is_some(),
+            };
+            if request["product_cart"][0]["product_id"].as_str().is_none() || !customer_ok {
                 return error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "MISSING",
@@ -263,6 +268,30 @@ async fn handle(
                 "session_id": "cks_0001",
                 "checkout_url": "https://test.checkout.dodopayments.com/session/cks_0001",
                 "payment_id": null,
+            }))
+            .into_response()
+        }
+        // `POST /customers`: email and name are required.
+        (Method::POST, ["customers"]) => {
+            let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_JSON", "not JSON");
+            };
+            let (Some(email), Some(name)) = (request["email"].as_str(), request["name"].as_str())
+            else {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "MISSING",
+                    "email and name are required",
+                );
+            };
+            axum::Json(json!({
+                "business_id": "bus_fake",
+                "created_at": "2026-12-07T12:00:00Z",
+                "customer_id": CUSTOMER,
+                "email": email,
+                "name": name,
+                "metadata": request["metadata"].clone(),
+                "phone_number": null,
             }))
             .into_response()
         }
@@ -285,8 +314,10 @@ fn checkout_request() -> CheckoutRequest {
     CheckoutRequest {
         product_id: "pdt_pro_monthly".into(),
         quantity: 1,
-        customer_email: "owner@example.com".into(),
-        customer_name: Some("Olive Owner".into()),
+        customer: CheckoutCustomer::New {
+            email: "owner@example.com".into(),
+            name: Some("Olive Owner".into()),
+        },
         return_url: "http://127.0.0.1:3000/billing/return".into(),
         metadata: BTreeMap::from([("org_id".to_owned(), "org-123".to_owned())]),
     }
@@ -341,7 +372,10 @@ async fn checkout_sends_the_documented_request_and_returns_the_session() {
 async fn checkout_without_a_name_leaves_it_out() {
     let fake = FakeDodo::start(Behaviour::Normal).await;
     let request = CheckoutRequest {
-        customer_name: None,
+        customer: CheckoutCustomer::New {
+            email: "owner@example.com".into(),
+            name: None,
+        },
         metadata: BTreeMap::new(),
         ..checkout_request()
     };
@@ -349,6 +383,77 @@ async fn checkout_without_a_name_leaves_it_out() {
     let body: Value = serde_json::from_slice(&fake.recorded()[0].body).unwrap();
     assert_eq!(body["customer"], json!({ "email": "owner@example.com" }));
     assert_eq!(body["metadata"], json!({}));
+}
+
+#[tokio::test]
+async fn a_customer_is_created_with_the_documented_request_and_checkout_passes_its_id() {
+    let fake = FakeDodo::start(Behaviour::Normal).await;
+    let client = fake.client();
+    let created = client
+        .create_customer(&NewCustomer {
+            email: "owner@example.com".into(),
+            name: "Acme Video".into(),
+            metadata: BTreeMap::from([("tldw_org".to_owned(), "org-123".to_owned())]),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.customer_id, CUSTOMER);
+    let request = CheckoutRequest {
+        customer: CheckoutCustomer::Existing {
+            customer_id: created.customer_id.clone(),
+        },
+        ..checkout_request()
+    };
+    client.create_checkout(&request).await.unwrap();
+
+    let recorded = fake.recorded();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(
+        (recorded[0].method.clone(), recorded[0].path.as_str()),
+        (Method::POST, "/customers")
+    );
+    let body: Value = serde_json::from_slice(&recorded[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({ "email": "owner@example.com", "name": "Acme Video", "metadata": { "tldw_org": "org-123" } })
+    );
+    let body: Value = serde_json::from_slice(&recorded[1].body).unwrap();
+    assert_eq!(body["customer"], json!({ "customer_id": CUSTOMER }));
+
+    // An id that could leave its path is refused before anything is sent.
+    let request = CheckoutRequest {
+        customer: CheckoutCustomer::Existing {
+            customer_id: "../cus_x".into(),
+        },
+        ..checkout_request()
+    };
+    assert!(matches!(
+        client.create_checkout(&request).await,
+        Err(DodoError::Invalid(_))
+    ));
+    assert_eq!(fake.recorded().len(), 2);
+}
+
+#[tokio::test]
+async fn creating_a_customer_is_not_retried_after_an_ambiguous_500() {
+    let fake = FakeDodo::start(Behaviour::FailFirst {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        times: 1,
+    })
+    .await;
+    let result = fake
+        .client()
+        .create_customer(&NewCustomer {
+            email: "owner@example.com".into(),
+            name: "Acme".into(),
+            metadata: BTreeMap::new(),
+        })
+        .await;
+    assert!(
+        matches!(result, Err(DodoError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert_eq!(fake.calls(), 1);
 }
 
 #[tokio::test]

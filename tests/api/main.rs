@@ -21,6 +21,7 @@ mod invitations;
 mod languages;
 mod leptos_toml;
 mod mail;
+mod member_data;
 mod metrics;
 mod orgs;
 mod outage_pages;

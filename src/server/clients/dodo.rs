@@ -208,19 +208,44 @@ pub enum DodoError {
     BadResponse(String),
 }
 
+/// Who pays in a checkout session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckoutCustomer {
+    /// A customer we created and stored (`customer: {customer_id}`): the
+    /// buyer cannot attach the session to anyone else's customer.
+    Existing { customer_id: String },
+    /// `customer: {email, name?}`: Dodo finds or makes one by email.
+    New { email: String, name: Option<String> },
+}
+
 /// What to put in a new checkout session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckoutRequest {
     /// `pdt_…`
     pub product_id: String,
     pub quantity: u32,
-    pub customer_email: String,
-    pub customer_name: Option<String>,
+    pub customer: CheckoutCustomer,
     /// Where Dodo sends the buyer afterwards (with unauthenticated query
     /// params: never grant anything from them).
     pub return_url: String,
     /// Comes back in API responses and webhooks (e.g. our org id).
     pub metadata: BTreeMap<String, String>,
+}
+
+/// What to put in a new customer (`POST /customers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCustomer {
+    pub email: String,
+    /// Required by Dodo.
+    pub name: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A customer Dodo created: only its id matters to us.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CreatedCustomer {
+    /// `cus_…`
+    pub customer_id: String,
 }
 
 /// A hosted checkout session.
@@ -350,6 +375,40 @@ pub struct Payment {
     pub error_message: Option<String>,
 }
 
+/// Dodo's Refund object: the `data` of `refund.*` webhooks. Fields we do
+/// not use are ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refund {
+    /// `ref_…`
+    pub refund_id: String,
+    /// The payment it gives money back for.
+    pub payment_id: String,
+    /// `succeeded`, `failed`, `pending`, `review`…
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub is_partial: bool,
+    /// Minor units.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+}
+
+/// Dodo's Dispute object: the `data` of `dispute.*` webhooks. Fields we do
+/// not use are ignored (its `amount` is a string).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dispute {
+    /// `dsp_…`
+    pub dispute_id: String,
+    pub payment_id: String,
+    /// `dispute_opened`, `dispute_won`, `dispute_lost`…
+    #[serde(default)]
+    pub dispute_status: Option<String>,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+}
+
 /// How Dodo bills a plan change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -421,10 +480,23 @@ struct WireCartItem<'a> {
 }
 
 #[derive(Serialize)]
-struct WireCustomer<'a> {
+#[serde(untagged)]
+enum WireCustomer<'a> {
+    Existing {
+        customer_id: &'a str,
+    },
+    New {
+        email: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+    },
+}
+
+#[derive(Serialize)]
+struct WireNewCustomer<'a> {
     email: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
+    name: &'a str,
+    metadata: &'a BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -506,9 +578,15 @@ impl DodoClient {
                 product_id: &request.product_id,
                 quantity: request.quantity,
             }],
-            customer: WireCustomer {
-                email: &request.customer_email,
-                name: request.customer_name.as_deref(),
+            customer: match &request.customer {
+                CheckoutCustomer::Existing { customer_id } => {
+                    check_id(customer_id, "customer")?;
+                    WireCustomer::Existing { customer_id }
+                }
+                CheckoutCustomer::New { email, name } => WireCustomer::New {
+                    email,
+                    name: name.as_deref(),
+                },
             },
             return_url: &request.return_url,
             metadata: &request.metadata,
@@ -528,6 +606,35 @@ impl DodoClient {
             session_id: reply.session_id,
             checkout_url,
         })
+    }
+
+    /// `POST /customers`: a new customer, made for one org so that its
+    /// portal shows nothing of anyone else's. Not retried when the outcome
+    /// is ambiguous (a second customer would be an orphan, not a leak).
+    #[tracing::instrument(
+        name = "dodo.create_customer",
+        skip(self, customer),
+        fields(customer_id = tracing::field::Empty)
+    )]
+    pub async fn create_customer(
+        &self,
+        customer: &NewCustomer,
+    ) -> Result<CreatedCustomer, DodoError> {
+        let body = serde_json::to_vec(&WireNewCustomer {
+            email: &customer.email,
+            name: &customer.name,
+            metadata: &customer.metadata,
+        })
+        .map_err(|error| DodoError::Invalid(format!("the customer: {error}")))?;
+        let url = self.endpoint(&["customers"], &[]);
+        let created: CreatedCustomer = self
+            .call(Method::POST, url, Some(body), Retry::UnlessMaybeApplied)
+            .await?;
+        // It goes into paths later (the portal): refuse one that could not.
+        check_id(&created.customer_id, "customer")
+            .map_err(|_| DodoError::BadResponse("the customer_id is not a valid id".into()))?;
+        tracing::Span::current().record("customer_id", created.customer_id.as_str());
+        Ok(created)
     }
 
     /// `POST /customers/{customer_id}/customer-portal/session`: a link to

@@ -39,6 +39,10 @@ pub const DEFINER_FUNCTIONS: &[(&str, &str)] = &[
         "a Dodo event's org, from the subscription, checkout or customer ids we stored",
     ),
     (
+        "billing_org_for_payment",
+        "a Dodo refund's or dispute's org, from the payment id we stored (org id only, and only when exactly one org holds that payment)",
+    ),
+    (
         "orgs_with_abandoned_reservations",
         "the sweeper: ids of orgs holding a reservation nobody settles any more (org ids only; the settling runs in each org's tenant transaction)",
     ),

@@ -181,6 +181,16 @@ pub async fn delete(db: &Db, member: &CurrentMember, confirm_slug: &str) -> Resu
         ));
     }
     let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
+    // The lock makes a webhook that starts a subscription now wait for (and
+    // then fail against) the delete, or the delete see its subscription.
+    sqlx::query("select id from orgs where id = $1 for update")
+        .bind(member.org.id.as_uuid())
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+    if let Some(refused) = super::billing::deletion_refused(&mut tx).await? {
+        return Err(refused);
+    }
     sqlx::query("delete from orgs where id = $1")
         .bind(member.org.id.as_uuid())
         .execute(tx.conn())

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::server::clients::dodo::{Payment, Subscription};
+use crate::server::clients::dodo::{Dispute, Payment, Refund, Subscription};
 
 /// The metadata key of our checkout reference: we put it on every checkout
 /// session, and Dodo copies it to the subscription and its payments.
@@ -32,7 +32,11 @@ pub enum EventObject {
         subscription_id: String,
     },
     Payment(Box<Payment>),
-    /// Any other event type (refunds, disputes, payouts, …), or a known type
+    /// `refund.*`: money given back for one of the org's payments.
+    Refund(Box<Refund>),
+    /// `dispute.*`: a chargeback on one of the org's payments.
+    Dispute(Box<Dispute>),
+    /// Any other event type (payouts, licence keys, …), or a known type
     /// whose data we cannot read: recorded and acknowledged, nothing else.
     Other {
         unreadable: bool,
@@ -86,6 +90,22 @@ impl Envelope {
                     EventObject::Other { unreadable: true }
                 }
             }
+        } else if raw.event_type.starts_with("refund.") {
+            match serde_json::from_value::<Refund>(data) {
+                Ok(refund) => EventObject::Refund(Box::new(refund)),
+                Err(error) => {
+                    tracing::warn!(%error, "refund event data unreadable");
+                    EventObject::Other { unreadable: true }
+                }
+            }
+        } else if raw.event_type.starts_with("dispute.") {
+            match serde_json::from_value::<Dispute>(data) {
+                Ok(dispute) => EventObject::Dispute(Box::new(dispute)),
+                Err(error) => {
+                    tracing::warn!(%error, "dispute event data unreadable");
+                    EventObject::Other { unreadable: true }
+                }
+            }
         } else {
             EventObject::Other { unreadable: false }
         };
@@ -106,6 +126,8 @@ pub struct OrgKeys {
     pub checkout_ref: Option<Uuid>,
     pub checkout_session_id: Option<String>,
     pub customer_id: Option<String>,
+    /// A refund's or dispute's payment, found in the org's payment history.
+    pub payment_id: Option<String>,
 }
 
 fn checkout_ref(metadata: &std::collections::BTreeMap<String, serde_json::Value>) -> Option<Uuid> {
@@ -122,6 +144,7 @@ impl OrgKeys {
             checkout_ref: checkout_ref(&subscription.metadata),
             checkout_session_id: None,
             customer_id: Some(subscription.customer.customer_id.clone()),
+            payment_id: None,
         }
     }
 
@@ -131,6 +154,23 @@ impl OrgKeys {
             checkout_ref: checkout_ref(&payment.metadata),
             checkout_session_id: payment.checkout_session_id.clone(),
             customer_id: payment.customer.as_ref().map(|c| c.customer_id.clone()),
+            payment_id: None,
+        }
+    }
+
+    pub fn of_refund(refund: &Refund) -> OrgKeys {
+        OrgKeys {
+            customer_id: refund.customer.as_ref().map(|c| c.customer_id.clone()),
+            payment_id: Some(refund.payment_id.clone()),
+            ..OrgKeys::default()
+        }
+    }
+
+    pub fn of_dispute(dispute: &Dispute) -> OrgKeys {
+        OrgKeys {
+            customer_id: dispute.customer.as_ref().map(|c| c.customer_id.clone()),
+            payment_id: Some(dispute.payment_id.clone()),
+            ..OrgKeys::default()
         }
     }
 }
@@ -191,6 +231,24 @@ mod tests {
             event.object,
             EventObject::SubscriptionToFetch { ref subscription_id } if subscription_id == "sub_9"
         ));
+        let event = Envelope::parse(&body(
+            "refund.succeeded",
+            serde_json::json!({"refund_id": "ref_1", "payment_id": "pay_1", "is_partial": false}),
+        ))
+        .unwrap();
+        let EventObject::Refund(refund) = &event.object else {
+            panic!("expected a refund, got {:?}", event.object);
+        };
+        assert_eq!(
+            OrgKeys::of_refund(refund).payment_id.as_deref(),
+            Some("pay_1")
+        );
+        let event = Envelope::parse(&body(
+            "dispute.lost",
+            serde_json::json!({"dispute_id": "dsp_1", "payment_id": "pay_2", "dispute_status": "dispute_lost", "amount": "12.00"}),
+        ))
+        .unwrap();
+        assert!(matches!(event.object, EventObject::Dispute(_)));
         let event = Envelope::parse(&body("payout.success", serde_json::json!({}))).unwrap();
         assert!(matches!(
             event.object,

@@ -53,6 +53,8 @@ struct SubscriptionRow {
     source: String,
     status: String,
     dodo_subscription_id: Option<String>,
+    /// The customer we created for the org (`billing_customers`), the only
+    /// one its portal opens; not the customer a webhook named.
     dodo_customer_id: Option<String>,
     period_end: Option<DateTime<Utc>>,
     cancel_at_period_end: bool,
@@ -62,9 +64,11 @@ struct SubscriptionRow {
 async fn subscription_row(tx: &mut TenantTx) -> Result<Option<SubscriptionRow>, AppError> {
     let org = tx.org_id();
     sqlx::query_as::<_, SubscriptionRow>(
-        "select plan, source, status, dodo_subscription_id, dodo_customer_id, period_end,
-                cancel_at_period_end
-         from subscriptions where org_id = $1",
+        "select plan, source, status, dodo_subscription_id,
+                (select b.dodo_customer_id from billing_customers b where b.org_id = s.org_id)
+                    as dodo_customer_id,
+                period_end, cancel_at_period_end
+         from subscriptions s where org_id = $1",
     )
     .bind(org.as_uuid())
     .fetch_optional(tx.conn())
@@ -81,6 +85,18 @@ impl SubscriptionRow {
             && !self.cancel_at_period_end
     }
 
+    /// A Dodo subscription that will charge again unless cancelled: live,
+    /// or not yet started (pending) or paused. Deleting the org would leave
+    /// it billing nobody we know.
+    pub(crate) fn may_bill_again(&self) -> bool {
+        self.source == "dodo"
+            && matches!(
+                self.status.as_str(),
+                "active" | "on_hold" | "pending" | "paused"
+            )
+            && !self.cancel_at_period_end
+    }
+
     /// A paid Dodo period that has not ended, even if the subscription is
     /// cancelling: a second subscription now would bill the org twice.
     fn paid_period_running(&self) -> bool {
@@ -88,6 +104,25 @@ impl SubscriptionRow {
             && self.plan != PlanId::Free.as_str()
             && self.period_end.is_some_and(|end| end > Utc::now())
     }
+}
+
+/// Finding 7: an org whose Dodo subscription would charge again cannot be
+/// deleted (its later charges would find no org, and nobody could reach the
+/// portal to stop them). We refuse, saying how to cancel, rather than cancel
+/// through Dodo ourselves: a cancel call can fail or time out ambiguously
+/// after the member confirmed, refunds for the unused period are a policy
+/// question for a person, and a refusal keeps the portal (and its invoices)
+/// reachable until the owner has settled it. Called inside the delete's
+/// transaction, after the org row is locked.
+pub(crate) async fn deletion_refused(tx: &mut TenantTx) -> Result<Option<AppError>, AppError> {
+    let Some(row) = subscription_row(tx).await? else {
+        return Ok(None);
+    };
+    Ok(row.may_bill_again().then(|| {
+        AppError::Conflict(
+            "This organization has a paid subscription that will keep charging. Cancel it first: Billing → Manage billing opens the billing portal. Once it is cancelled you can delete the organization.".into(),
+        )
+    }))
 }
 
 fn billing_off() -> AppError {

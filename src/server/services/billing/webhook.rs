@@ -21,7 +21,7 @@ use crate::{
     domain::{OrgId, PlanId},
     error::AppError,
     server::{
-        clients::dodo::{DodoError, Payment, Subscription, SubscriptionStatus},
+        clients::dodo::{Dispute, DodoError, Payment, Refund, Subscription, SubscriptionStatus},
         db::{TenantScope, TenantTx},
         webhooks::event::{Envelope, EventObject, OrgKeys},
     },
@@ -43,6 +43,13 @@ pub enum Outcome {
     UnknownProduct,
     /// No org we know: recorded and logged, no org touched.
     UnknownCustomer,
+    /// The event's customer is not the one we created for the org: recorded
+    /// and logged, not applied (the portal and plan belong to the org's own
+    /// customer only).
+    CustomerMismatch,
+    /// A second live subscription for an org that already has one: recorded
+    /// and logged loudly (both may bill), the first one is kept.
+    DuplicateSubscription,
     /// A type we do not act on (or data we cannot read): recorded.
     Ignored,
     /// This `webhook-id` was already processed: nothing happened now.
@@ -58,6 +65,8 @@ impl Outcome {
             Outcome::Superseded => "superseded",
             Outcome::UnknownProduct => "unknown_product",
             Outcome::UnknownCustomer => "unknown_customer",
+            Outcome::CustomerMismatch => "customer_mismatch",
+            Outcome::DuplicateSubscription => "duplicate_subscription",
             Outcome::Ignored => "ignored",
             Outcome::Duplicate => "duplicate",
         }
@@ -112,6 +121,11 @@ impl Billing {
                 webhook_id = %verified.id,
                 "webhook for a product no plan sells (check DODO_PAYMENTS_PRODUCT_*); no plan was changed"
             ),
+            Outcome::CustomerMismatch => tracing::error!(
+                webhook_id = %verified.id,
+                alert = "billing_customer_mismatch",
+                "webhook names a customer other than the one we created for its org; recorded, not applied"
+            ),
             _ => tracing::info!("webhook processed"),
         }
         Ok(outcome)
@@ -140,6 +154,8 @@ impl Billing {
         let keys = match &event.object {
             EventObject::Subscription(subscription) => Some(OrgKeys::of_subscription(subscription)),
             EventObject::Payment(payment) => Some(OrgKeys::of_payment(payment)),
+            EventObject::Refund(refund) => Some(OrgKeys::of_refund(refund)),
+            EventObject::Dispute(dispute) => Some(OrgKeys::of_dispute(dispute)),
             _ => None,
         };
         let org = match &keys {
@@ -163,12 +179,19 @@ impl Billing {
         if !insert_ledger(tx.conn(), webhook_id, &event, "processing").await? {
             return Ok(Outcome::Duplicate);
         }
-        let outcome = match &event.object {
-            EventObject::Subscription(subscription) => {
-                apply_subscription(&mut tx, dodo, &event, subscription).await?
+        let customer = keys.as_ref().and_then(|k| k.customer_id.as_deref());
+        let outcome = if foreign_customer(&mut tx, customer).await? {
+            Outcome::CustomerMismatch
+        } else {
+            match &event.object {
+                EventObject::Subscription(subscription) => {
+                    apply_subscription(&mut tx, dodo, &event, subscription).await?
+                }
+                EventObject::Payment(payment) => record_payment(&mut tx, &event, payment).await?,
+                EventObject::Refund(refund) => record_refund(&mut tx, &event, refund).await?,
+                EventObject::Dispute(dispute) => record_dispute(&mut tx, &event, dispute).await?,
+                _ => Outcome::Ignored,
             }
-            EventObject::Payment(payment) => record_payment(&mut tx, &event, payment).await?,
-            _ => Outcome::Ignored,
         };
         sqlx::query("update webhook_events set outcome = $2 where webhook_id = $1")
             .bind(webhook_id)
@@ -208,6 +231,17 @@ impl Billing {
     /// `billing_org_for`).
     async fn org_for(&self, keys: &OrgKeys) -> Result<Option<OrgId>, AppError> {
         let mut tx = self.db.shared().await.map_err(unavailable)?;
+        if let Some(payment) = &keys.payment_id {
+            let org: Option<uuid::Uuid> = sqlx::query_scalar("select billing_org_for_payment($1)")
+                .bind(payment)
+                .fetch_one(tx.conn())
+                .await
+                .map_err(unavailable)?;
+            if let Some(org) = org {
+                tx.commit().await.map_err(unavailable)?;
+                return Ok(Some(OrgId::from_uuid(org)));
+            }
+        }
         let org: Option<uuid::Uuid> = sqlx::query_scalar("select billing_org_for($1, $2, $3, $4)")
             .bind(keys.subscription_id.as_deref())
             .bind(keys.checkout_ref)
@@ -285,6 +319,22 @@ async fn apply_subscription(
     };
     let plan = entitled_plan(subscription, product_plan);
     let org = tx.org_id();
+    if plan != PlanId::Free
+        && let Some(existing) = other_live_subscription(tx, &subscription.subscription_id).await?
+    {
+        // Both subscriptions bill; replacing the first would hide it (and a
+        // later cancellation of either would flip the org). Keep the first,
+        // record this one, and tell a person.
+        tracing::error!(
+            alert = "duplicate_subscription",
+            org = %org,
+            kept = %existing,
+            duplicate = %subscription.subscription_id,
+            customer = %subscription.customer.customer_id,
+            "a second live Dodo subscription for an org that already has one; both may be billing: cancel one in Dodo's dashboard"
+        );
+        return Ok(Outcome::DuplicateSubscription);
+    }
     // One conditional upsert: applied only when this event is not older than
     // the last applied one, and (for another subscription of the same org)
     // only when it is live or the org's current one is not.
@@ -339,7 +389,8 @@ async fn apply_subscription(
         && let Some(checkout) = OrgKeys::of_subscription(subscription).checkout_ref
     {
         sqlx::query(
-            "update checkout_sessions set completed_at = coalesce(completed_at, now())
+            "update checkout_sessions set completed_at = coalesce(completed_at, now()),
+                 is_open = false
              where org_id = $1 and id = $2",
         )
         .bind(org.as_uuid())
@@ -349,6 +400,46 @@ async fn apply_subscription(
         .map_err(unavailable)?;
     }
     Ok(Outcome::Applied)
+}
+
+/// The org's current Dodo subscription when it is another one than
+/// `subscription_id` and still holds a paid plan (running, on hold, or
+/// paid until its period ends). Locks the row: a concurrent first event of
+/// either subscription waits for this decision.
+async fn other_live_subscription(
+    tx: &mut TenantTx,
+    subscription_id: &str,
+) -> Result<Option<String>, AppError> {
+    let existing: Option<String> = sqlx::query_scalar(
+        "select dodo_subscription_id from subscriptions
+         where org_id = $1 and source = 'dodo' and plan <> 'free'
+           and dodo_subscription_id is distinct from $2
+           and (status in ('active', 'on_hold') or period_end > now())
+         for update",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(subscription_id)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(unavailable)?
+    .flatten();
+    Ok(existing)
+}
+
+/// Whether the event's customer differs from the one we created for the
+/// org (orgs that subscribed before we created customers have none stored:
+/// nothing to compare).
+async fn foreign_customer(tx: &mut TenantTx, customer: Option<&str>) -> Result<bool, AppError> {
+    let Some(customer) = customer else {
+        return Ok(false);
+    };
+    let stored: Option<String> =
+        sqlx::query_scalar("select dodo_customer_id from billing_customers where org_id = $1")
+            .bind(tx.org_id().as_uuid())
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(unavailable)?;
+    Ok(stored.is_some_and(|stored| stored != customer))
 }
 
 /// Dodo's period end; a malformed one (not after the start) becomes a day
@@ -371,7 +462,9 @@ async fn record_payment(
                  subscription_id, error_message, occurred_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (org_id, payment_id) do update set
-             status = excluded.status, total_amount = excluded.total_amount,
+             -- A refund outranks any later word about the payment itself.
+             status = case when p.refund_status = 'succeeded' then p.status else excluded.status end,
+             total_amount = excluded.total_amount,
              currency = excluded.currency, error_message = excluded.error_message,
              occurred_at = excluded.occurred_at, recorded_at = now()
          where p.occurred_at <= excluded.occurred_at
@@ -385,6 +478,112 @@ async fn record_payment(
     .bind(payment.subscription_id.as_deref())
     .bind(payment.error_message.as_deref())
     .bind(event.occurred_at)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(unavailable)?;
+    Ok(if recorded.is_some() {
+        Outcome::Recorded
+    } else {
+        Outcome::Stale
+    })
+}
+
+/// Refunds: the payment row says so (`refunded`, or `partially_refunded`),
+/// and a person is alerted. The plan is left to Dodo: the reference
+/// documents no effect of a refund on the subscription, whose own events
+/// (`subscription.cancelled`, `on_hold`, …) are what change the plan here.
+/// A full refund of a running subscription is an operator's call (cancel it
+/// in Dodo's dashboard if service should end), hence the alert.
+async fn record_refund(
+    tx: &mut TenantTx,
+    event: &Envelope,
+    refund: &Refund,
+) -> Result<Outcome, AppError> {
+    let status = refund.status.as_deref().unwrap_or("succeeded");
+    let payment_status = match (status, refund.is_partial) {
+        ("succeeded", false) => Some("refunded"),
+        ("succeeded", true) => Some("partially_refunded"),
+        _ => None,
+    };
+    let recorded = adjust_payment(
+        tx,
+        event,
+        &refund.payment_id,
+        payment_status,
+        Some((status, refund.amount)),
+        None,
+    )
+    .await?;
+    if status == "succeeded" {
+        tracing::error!(
+            alert = "refund",
+            org = %tx.org_id(),
+            refund_id = %refund.refund_id,
+            payment_id = %refund.payment_id,
+            partial = refund.is_partial,
+            amount = refund.amount,
+            "a payment was refunded; the plan stays as Dodo's subscription says: cancel it in Dodo if service should end"
+        );
+    }
+    Ok(recorded)
+}
+
+/// Disputes (chargebacks): the payment row carries the dispute's status and
+/// a person is alerted when one opens or is lost. As with refunds the plan
+/// follows the subscription's own events.
+async fn record_dispute(
+    tx: &mut TenantTx,
+    event: &Envelope,
+    dispute: &Dispute,
+) -> Result<Outcome, AppError> {
+    let status = dispute
+        .dispute_status
+        .clone()
+        .unwrap_or_else(|| event.event_type.replace('.', "_"));
+    let recorded =
+        adjust_payment(tx, event, &dispute.payment_id, None, None, Some(&status)).await?;
+    tracing::error!(
+        alert = "dispute",
+        org = %tx.org_id(),
+        dispute_id = %dispute.dispute_id,
+        payment_id = %dispute.payment_id,
+        event_type = %event.event_type,
+        status = %status,
+        "a payment is disputed; answer it in Dodo's dashboard"
+    );
+    Ok(recorded)
+}
+
+/// Writes a refund's or dispute's word onto its payment row (creating the
+/// row when the payment event has not arrived yet), newest event first.
+async fn adjust_payment(
+    tx: &mut TenantTx,
+    event: &Envelope,
+    payment_id: &str,
+    payment_status: Option<&str>,
+    refund: Option<(&str, Option<i64>)>,
+    dispute_status: Option<&str>,
+) -> Result<Outcome, AppError> {
+    let recorded: Option<i32> = sqlx::query_scalar(
+        "insert into payments as p (org_id, payment_id, status, occurred_at, refund_status,
+                 refunded_amount, dispute_status, adjusted_at)
+         values ($1, $2, coalesce($3, 'unknown'), $4, $5, $6, $7, $4)
+         on conflict (org_id, payment_id) do update set
+             status = coalesce($3, p.status),
+             refund_status = coalesce($5, p.refund_status),
+             refunded_amount = coalesce($6, p.refunded_amount),
+             dispute_status = coalesce($7, p.dispute_status),
+             adjusted_at = $4, recorded_at = now()
+         where p.adjusted_at is null or p.adjusted_at <= $4
+         returning 1",
+    )
+    .bind(tx.org_id().as_uuid())
+    .bind(payment_id)
+    .bind(payment_status)
+    .bind(event.occurred_at)
+    .bind(refund.map(|r| r.0))
+    .bind(refund.and_then(|r| r.1))
+    .bind(dispute_status)
     .fetch_optional(tx.conn())
     .await
     .map_err(unavailable)?;

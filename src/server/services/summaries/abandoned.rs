@@ -28,7 +28,8 @@ use crate::{
 #[derive(sqlx::FromRow)]
 struct AbandonedRow {
     id: uuid::Uuid,
-    user_id: uuid::Uuid,
+    /// NULL once the member who asked was removed (the record stays).
+    user_id: Option<uuid::Uuid>,
     video_id: String,
     /// The language asked for ('' = the video's own).
     variant: String,
@@ -91,12 +92,12 @@ pub async fn settle(tx: &mut TenantTx, lease: Duration) -> Result<usize, AppErro
                 Some(_) => None,
             }
         };
-        match made {
-            Some((variant, title)) => {
+        match made.zip(row.user_id) {
+            Some(((variant, title), user_id)) => {
                 settle_success(
                     tx,
                     reservation,
-                    row.user_id,
+                    user_id,
                     &row.video_id,
                     variant,
                     title,
@@ -104,6 +105,9 @@ pub async fn settle(tx: &mut TenantTx, lease: Duration) -> Result<usize, AppErro
                 )
                 .await?;
             }
+            // Not made, or the member who asked was removed before it
+            // settled: nobody in the org is waiting for it, so the unit
+            // goes back.
             None => {
                 quota::refund(tx, reservation).await?;
             }

@@ -976,6 +976,11 @@ struct HistoryRow {
     created_at: chrono::DateTime<Utc>,
     id: uuid::Uuid,
     from_cache: bool,
+    /// The member's email while they are in the org.
+    member_email: Option<String>,
+    /// Set once the member row is gone (see `former_member`).
+    removed: bool,
+    former_member: Option<String>,
 }
 
 /// One page of an org's history, newest first.
@@ -1074,11 +1079,15 @@ async fn history_page(
         )
     });
     let rows: Vec<HistoryRow> = sqlx::query_as(
-        "select video_id, title, created_at, id, from_cache from user_summaries
-         where org_id = $1
-           and ($2::text is null or title ilike $2)
-           and ($3::timestamptz is null or (created_at, id) < ($3, $4))
-         order by created_at desc, id desc
+        "select s.video_id, s.title, s.created_at, s.id, s.from_cache,
+                a.email as member_email, s.user_id is null as removed, s.former_member
+         from user_summaries s
+         left join users u on u.org_id = s.org_id and u.id = s.user_id
+         left join accounts a on a.id = u.account_id
+         where s.org_id = $1
+           and ($2::text is null or s.title ilike $2)
+           and ($3::timestamptz is null or (s.created_at, s.id) < ($3, $4))
+         order by s.created_at desc, s.id desc
          limit $5",
     )
     .bind(tx.org_id().as_uuid())
@@ -1104,6 +1113,13 @@ async fn history_page(
                 title: row.title,
                 requested_on: row.created_at.format("%Y-%m-%d").to_string(),
                 from_cache: row.from_cache,
+                requested_by: if row.removed {
+                    Some(crate::domain::former_member_label(
+                        row.former_member.as_deref(),
+                    ))
+                } else {
+                    row.member_email
+                },
             })
             .collect(),
         next_cursor,
