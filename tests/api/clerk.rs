@@ -1,15 +1,18 @@
 //! Clerk session tokens, verified against a real JWKS server on 127.0.0.1
 //! that counts its requests and can rotate keys, fail, or talk nonsense.
 
-use std::sync::{
-    Arc, Mutex, OnceLock,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use axum::{
     Json, Router,
-    extract::State,
-    http::{StatusCode, header},
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -112,8 +115,95 @@ enum Reply {
 
 pub(crate) struct FakeClerk {
     pub(crate) jwks_url: url::Url,
+    /// The Backend API's base URL (`CLERK_API_URL`).
+    pub(crate) api_url: String,
     hits: Arc<AtomicUsize>,
     reply: Arc<Mutex<Reply>>,
+    api: BackendApi,
+}
+
+/// The Backend API's `CLERK_SECRET_KEY`.
+pub(crate) const SECRET_KEY: &str = "sk_test_fake_clerk_backend_key";
+
+/// `GET /v1/users/{id}` of Clerk's Backend API: User objects by id, behind
+/// the secret key, counting the requests it answers.
+#[derive(Clone, Default)]
+struct BackendApi {
+    users: Arc<Mutex<HashMap<String, Value>>>,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn serve_user(
+    State(api): State<BackendApi>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    api.hits.fetch_add(1, Ordering::SeqCst);
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(format!("Bearer {SECRET_KEY}").as_str());
+    // Clerk's error envelope.
+    let error = |status: StatusCode, code: &str| {
+        (
+            status,
+            Json(json!({"errors": [{"message": code, "long_message": code, "code": code}]})),
+        )
+            .into_response()
+    };
+    if !authorized {
+        return error(StatusCode::UNAUTHORIZED, "authentication_invalid");
+    }
+    match api.users.lock().unwrap().get(&id) {
+        Some(user) => Json(user.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "resource_not_found"),
+    }
+}
+
+/// A User object as the Backend API documents it (trimmed, plus fields we
+/// do not read), whose primary address is `email`.
+pub(crate) fn clerk_user(id: &str, email: &str, verified: bool) -> Value {
+    let status = if verified { "verified" } else { "unverified" };
+    json!({
+        "id": id,
+        "object": "user",
+        "username": null,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "image_url": "https://img.clerk.com/x",
+        "has_image": false,
+        "primary_email_address_id": "idn_primary",
+        "primary_phone_number_id": null,
+        "email_addresses": [
+            {
+                "id": "idn_other",
+                "object": "email_address",
+                "email_address": "other@example.com",
+                "reserved": false,
+                "verification": {"status": "verified", "strategy": "email_code", "attempts": 1, "expire_at": 1},
+                "linked_to": [],
+            },
+            {
+                "id": "idn_primary",
+                "object": "email_address",
+                "email_address": email,
+                "reserved": false,
+                "verification": {"status": status, "strategy": "email_code", "attempts": 1, "expire_at": 1},
+                "linked_to": [],
+            },
+        ],
+        "phone_numbers": [],
+        "external_accounts": [],
+        "public_metadata": {},
+        "private_metadata": {},
+        "unsafe_metadata": {},
+        "external_id": null,
+        "last_sign_in_at": 1_700_000_000_000_i64,
+        "banned": false,
+        "locked": false,
+        "created_at": 1_700_000_000_000_i64,
+        "updated_at": 1_700_000_000_000_i64,
+    })
 }
 
 type ServerState = (Arc<AtomicUsize>, Arc<Mutex<Reply>>);
@@ -136,9 +226,15 @@ impl FakeClerk {
     pub(crate) async fn start(keys: &[&TestKey]) -> FakeClerk {
         let hits = Arc::new(AtomicUsize::new(0));
         let reply = Arc::new(Mutex::new(Reply::Keys(jwks(keys))));
+        let api = BackendApi::default();
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
-            .with_state((hits.clone(), reply.clone()));
+            .with_state((hits.clone(), reply.clone()))
+            .merge(
+                Router::new()
+                    .route("/v1/users/{id}", get(serve_user))
+                    .with_state(api.clone()),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -146,9 +242,22 @@ impl FakeClerk {
             jwks_url: format!("http://{address}/.well-known/jwks.json")
                 .parse()
                 .unwrap(),
+            api_url: format!("http://{address}"),
             hits,
             reply,
+            api,
         }
+    }
+
+    /// The Backend API knows this user from now on.
+    pub(crate) fn add_user(&self, user: Value) {
+        let id = user["id"].as_str().unwrap().to_owned();
+        self.api.users.lock().unwrap().insert(id, user);
+    }
+
+    /// Requests the Backend API answered.
+    pub(crate) fn api_hits(&self) -> usize {
+        self.api.hits.load(Ordering::SeqCst)
     }
 
     fn reply_with(&self, reply: Reply) {
@@ -760,7 +869,10 @@ async fn a_pinned_pem_key_verifies_without_any_network() {
 
     for verifier in verifiers {
         let token = sign(key_a(), &claims());
-        assert_eq!(verifier.verify(&token).await.unwrap().untimed(), session(None));
+        assert_eq!(
+            verifier.verify(&token).await.unwrap().untimed(),
+            session(None)
+        );
         let other_kid = sign_as(key_a(), "ins_whatever", &claims());
         assert!(verifier.verify(&other_kid).await.is_ok());
         let error = verifier
@@ -861,10 +973,16 @@ async fn a_remembered_token_still_expires() {
         json!(now - 60),
     );
     let token = sign(key_a(), &claims);
-    assert_eq!(verifier.verify(&token).await.unwrap().untimed(), session(None));
+    assert_eq!(
+        verifier.verify(&token).await.unwrap().untimed(),
+        session(None)
+    );
     assert_eq!(clerk.hits(), 1, "the JWKS was fetched for the first use");
     // The second use (remembered) gives the same answer, with no fetch.
-    assert_eq!(verifier.verify(&token).await.unwrap().untimed(), session(None));
+    assert_eq!(
+        verifier.verify(&token).await.unwrap().untimed(),
+        session(None)
+    );
     assert_eq!(clerk.hits(), 1);
     // Past exp + leeway it is refused, remembered or not.
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;

@@ -199,7 +199,9 @@ mod tests {
             "id": "user_1", "primary_email_address_id": "idn_main", "email_addresses": addresses,
         }));
         assert_eq!(
-            primary_verified(&verified).map(|e| e.to_string()).as_deref(),
+            primary_verified(&verified)
+                .map(|e| e.to_string())
+                .as_deref(),
             Some("main@example.com")
         );
         let unverified = user(serde_json::json!({
@@ -207,7 +209,8 @@ mod tests {
             "email_addresses": [{"id": "idn_x", "email_address": "x@example.com", "verification": {"status": "unverified"}}],
         }));
         assert!(primary_verified(&unverified).is_none());
-        let none = user(serde_json::json!({"primary_email_address_id": null, "email_addresses": []}));
+        let none =
+            user(serde_json::json!({"primary_email_address_id": null, "email_addresses": []}));
         assert!(primary_verified(&none).is_none());
     }
 }

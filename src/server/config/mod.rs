@@ -315,13 +315,12 @@ impl Settings {
                 let webhooks = match get(webhook_var) {
                     None => None,
                     Some(value) => {
-                        let secret = crate::server::webhooks::signature::WebhookSecret::parse(
-                            value.trim(),
-                        )
-                        .map_err(|error| ConfigError {
-                            var: webhook_var,
-                            reason: error.to_string(),
-                        })?;
+                        let secret =
+                            crate::server::webhooks::signature::WebhookSecret::parse(value.trim())
+                                .map_err(|error| ConfigError {
+                                    var: webhook_var,
+                                    reason: error.to_string(),
+                                })?;
                         Some(crate::server::webhooks::signature::WebhookVerifier::new(
                             secret, None,
                         ))

@@ -115,7 +115,10 @@ impl ClerkEvent {
             },
             kind @ ("organizationMembership.deleted" | "organizationMembership.updated") => {
                 match serde_json::from_value::<Membership>(data) {
-                    Ok(m) if valid_id(&m.organization.id) && valid_id(&m.public_user_data.user_id) => {
+                    Ok(m)
+                        if valid_id(&m.organization.id)
+                            && valid_id(&m.public_user_data.user_id) =>
+                    {
                         if kind.ends_with("deleted") {
                             ClerkChange::MembershipDeleted {
                                 org_id: m.organization.id,
@@ -192,9 +195,11 @@ mod tests {
             }
         );
         assert_eq!(deleted.occurred_at.timestamp_millis(), 1_654_012_591_835);
-        let updated =
-            ClerkEvent::parse(&body("organizationMembership.updated", membership("org:admin")))
-                .unwrap();
+        let updated = ClerkEvent::parse(&body(
+            "organizationMembership.updated",
+            membership("org:admin"),
+        ))
+        .unwrap();
         assert_eq!(
             updated.change,
             ClerkChange::MembershipUpdated {
@@ -203,9 +208,11 @@ mod tests {
                 role: "org:admin".into()
             }
         );
-        let removed =
-            ClerkEvent::parse(&body("organizationMembership.deleted", membership("org:member")))
-                .unwrap();
+        let removed = ClerkEvent::parse(&body(
+            "organizationMembership.deleted",
+            membership("org:member"),
+        ))
+        .unwrap();
         assert_eq!(
             removed.change,
             ClerkChange::MembershipDeleted {
