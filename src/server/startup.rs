@@ -22,7 +22,7 @@ use tower_http::{
 };
 
 use super::{
-    auth::{clerk::ClerkVerifier, identity::Authenticator},
+    auth::{clerk_link::ClerkAuth, identity::Authenticator},
     clients::{mailer::Mailer, youtube::YouTubeClient},
     config::{AuthSettings, DatabaseSettings, Settings},
     db::{
@@ -192,7 +192,7 @@ impl Application {
 
         let auth = match &settings.auth {
             AuthSettings::Builtin => Authenticator::Builtin,
-            AuthSettings::Clerk(clerk) => Authenticator::Clerk(ClerkVerifier::new(clerk.clone())?),
+            AuthSettings::Clerk(clerk) => Authenticator::Clerk(ClerkAuth::new(clerk.clone())?),
         };
         let web = WebSettings {
             secure_cookies: settings
@@ -360,6 +360,12 @@ fn router(state: AppState) -> Router {
         .route(
             "/webhooks/dodo",
             axum::routing::post(webhooks::dodo).layer(axum::extract::DefaultBodyLimit::max(
+                webhooks::MAX_WEBHOOK_BODY,
+            )),
+        )
+        .route(
+            "/webhooks/clerk",
+            axum::routing::post(webhooks::clerk).layer(axum::extract::DefaultBodyLimit::max(
                 webhooks::MAX_WEBHOOK_BODY,
             )),
         )

@@ -1,15 +1,18 @@
 //! Clerk session tokens, verified against a real JWKS server on 127.0.0.1
 //! that counts its requests and can rotate keys, fail, or talk nonsense.
 
-use std::sync::{
-    Arc, Mutex, OnceLock,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use axum::{
     Json, Router,
-    extract::State,
-    http::{StatusCode, header},
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -112,8 +115,95 @@ enum Reply {
 
 pub(crate) struct FakeClerk {
     pub(crate) jwks_url: url::Url,
+    /// The Backend API's base URL (`CLERK_API_URL`).
+    pub(crate) api_url: String,
     hits: Arc<AtomicUsize>,
     reply: Arc<Mutex<Reply>>,
+    api: BackendApi,
+}
+
+/// The Backend API's `CLERK_SECRET_KEY`.
+pub(crate) const SECRET_KEY: &str = "sk_test_fake_clerk_backend_key";
+
+/// `GET /v1/users/{id}` of Clerk's Backend API: User objects by id, behind
+/// the secret key, counting the requests it answers.
+#[derive(Clone, Default)]
+struct BackendApi {
+    users: Arc<Mutex<HashMap<String, Value>>>,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn serve_user(
+    State(api): State<BackendApi>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    api.hits.fetch_add(1, Ordering::SeqCst);
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(format!("Bearer {SECRET_KEY}").as_str());
+    // Clerk's error envelope.
+    let error = |status: StatusCode, code: &str| {
+        (
+            status,
+            Json(json!({"errors": [{"message": code, "long_message": code, "code": code}]})),
+        )
+            .into_response()
+    };
+    if !authorized {
+        return error(StatusCode::UNAUTHORIZED, "authentication_invalid");
+    }
+    match api.users.lock().unwrap().get(&id) {
+        Some(user) => Json(user.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "resource_not_found"),
+    }
+}
+
+/// A User object as the Backend API documents it (trimmed, plus fields we
+/// do not read), whose primary address is `email`.
+pub(crate) fn clerk_user(id: &str, email: &str, verified: bool) -> Value {
+    let status = if verified { "verified" } else { "unverified" };
+    json!({
+        "id": id,
+        "object": "user",
+        "username": null,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "image_url": "https://img.clerk.com/x",
+        "has_image": false,
+        "primary_email_address_id": "idn_primary",
+        "primary_phone_number_id": null,
+        "email_addresses": [
+            {
+                "id": "idn_other",
+                "object": "email_address",
+                "email_address": "other@example.com",
+                "reserved": false,
+                "verification": {"status": "verified", "strategy": "email_code", "attempts": 1, "expire_at": 1},
+                "linked_to": [],
+            },
+            {
+                "id": "idn_primary",
+                "object": "email_address",
+                "email_address": email,
+                "reserved": false,
+                "verification": {"status": status, "strategy": "email_code", "attempts": 1, "expire_at": 1},
+                "linked_to": [],
+            },
+        ],
+        "phone_numbers": [],
+        "external_accounts": [],
+        "public_metadata": {},
+        "private_metadata": {},
+        "unsafe_metadata": {},
+        "external_id": null,
+        "last_sign_in_at": 1_700_000_000_000_i64,
+        "banned": false,
+        "locked": false,
+        "created_at": 1_700_000_000_000_i64,
+        "updated_at": 1_700_000_000_000_i64,
+    })
 }
 
 type ServerState = (Arc<AtomicUsize>, Arc<Mutex<Reply>>);
@@ -136,9 +226,15 @@ impl FakeClerk {
     pub(crate) async fn start(keys: &[&TestKey]) -> FakeClerk {
         let hits = Arc::new(AtomicUsize::new(0));
         let reply = Arc::new(Mutex::new(Reply::Keys(jwks(keys))));
+        let api = BackendApi::default();
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
-            .with_state((hits.clone(), reply.clone()));
+            .with_state((hits.clone(), reply.clone()))
+            .merge(
+                Router::new()
+                    .route("/v1/users/{id}", get(serve_user))
+                    .with_state(api.clone()),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -146,9 +242,22 @@ impl FakeClerk {
             jwks_url: format!("http://{address}/.well-known/jwks.json")
                 .parse()
                 .unwrap(),
+            api_url: format!("http://{address}"),
             hits,
             reply,
+            api,
         }
+    }
+
+    /// The Backend API knows this user from now on.
+    pub(crate) fn add_user(&self, user: Value) {
+        let id = user["id"].as_str().unwrap().to_owned();
+        self.api.users.lock().unwrap().insert(id, user);
+    }
+
+    /// Requests the Backend API answered.
+    pub(crate) fn api_hits(&self) -> usize {
+        self.api.hits.load(Ordering::SeqCst)
     }
 
     fn reply_with(&self, reply: Reply) {
@@ -174,6 +283,9 @@ fn settings(jwks_url: url::Url, jwt_key_pem: Option<&str>) -> ClerkSettings {
         jwks_url,
         jwt_key_pem: jwt_key_pem.map(|pem| pem.to_owned().into()),
         authorized_parties: vec!["https://other.tldw.test".to_owned(), APP_ORIGIN.to_owned()],
+        secret_key: None,
+        api_url: "https://api.clerk.com".parse().unwrap(),
+        webhooks: None,
     }
 }
 
@@ -244,6 +356,23 @@ fn session(org: Option<ClerkOrg>) -> ClerkSession {
         user_id: "user_2abc".to_owned(),
         session_id: "sess_2abc".to_owned(),
         org,
+        issued_at: None,
+        email: None,
+    }
+}
+
+/// A verified session without its `iat`, which these tests set to "now".
+trait Untimed {
+    fn untimed(self) -> ClerkSession;
+}
+
+impl Untimed for ClerkSession {
+    fn untimed(self) -> ClerkSession {
+        assert!(self.issued_at.is_some(), "every test token has an iat");
+        ClerkSession {
+            issued_at: None,
+            ..self
+        }
     }
 }
 
@@ -265,7 +394,7 @@ async fn a_v2_token_carries_the_compact_org_claim() {
         slug: Some("acme".to_owned()),
         role: Some("admin".to_owned()),
     };
-    assert_eq!(session_of.unwrap(), session(Some(org)));
+    assert_eq!(session_of.unwrap().untimed(), session(Some(org)));
 }
 
 #[tokio::test]
@@ -284,7 +413,7 @@ async fn a_v1_token_carries_flat_org_claims_with_prefixed_roles() {
         slug: Some("acme".to_owned()),
         role: Some("admin".to_owned()),
     };
-    assert_eq!(session_of.unwrap(), session(Some(org)));
+    assert_eq!(session_of.unwrap().untimed(), session(Some(org)));
 }
 
 #[tokio::test]
@@ -297,8 +426,8 @@ async fn tokens_without_an_org_claim_have_no_org() {
         .verify(&sign(key_a(), &without(claims(), "v")))
         .await;
 
-    assert_eq!(v2.unwrap(), session(None));
-    assert_eq!(v1.unwrap(), session(None));
+    assert_eq!(v2.unwrap().untimed(), session(None));
+    assert_eq!(v1.unwrap().untimed(), session(None));
 }
 
 #[tokio::test]
@@ -317,7 +446,7 @@ async fn clerk_header_extras_oiat_and_cat_are_accepted() {
     assert!(raw_header["oiat"].is_i64() && raw_header["cat"].is_string());
 
     assert_eq!(
-        clerk.verifier().verify(&token).await.unwrap(),
+        clerk.verifier().verify(&token).await.unwrap().untimed(),
         session(None)
     );
 }
@@ -332,7 +461,7 @@ async fn authorized_parties_match_with_or_without_a_trailing_slash() {
     for azp in [APP_ORIGIN.to_owned(), format!("{APP_ORIGIN}/")] {
         let token = sign(key_a(), &with(claims(), "azp", json!(azp)));
         assert_eq!(
-            verifier.verify(&token).await.unwrap(),
+            verifier.verify(&token).await.unwrap().untimed(),
             session(None),
             "{azp}"
         );
@@ -686,7 +815,7 @@ async fn a_rotated_key_is_picked_up_and_the_withdrawn_one_dropped() {
     clerk.reply_with(Reply::Keys(jwks(&[key_b()])));
     let rotated = verifier.verify(&sign(key_b(), &claims())).await;
 
-    assert_eq!(rotated.unwrap(), session(None));
+    assert_eq!(rotated.unwrap().untimed(), session(None));
     assert_eq!(clerk.hits(), 2);
     let error = verifier.verify(&old_token).await.unwrap_err();
     assert!(matches!(error, ClerkError::UnknownKey), "{error:?}");
@@ -740,7 +869,10 @@ async fn a_pinned_pem_key_verifies_without_any_network() {
 
     for verifier in verifiers {
         let token = sign(key_a(), &claims());
-        assert_eq!(verifier.verify(&token).await.unwrap(), session(None));
+        assert_eq!(
+            verifier.verify(&token).await.unwrap().untimed(),
+            session(None)
+        );
         let other_kid = sign_as(key_a(), "ins_whatever", &claims());
         assert!(verifier.verify(&other_kid).await.is_ok());
         let error = verifier
@@ -826,7 +958,7 @@ async fn odd_entries_in_the_jwks_do_not_hide_the_good_key() {
 
     let session_of = clerk.verifier().verify(&sign(key_a(), &claims())).await;
 
-    assert_eq!(session_of.unwrap(), session(None));
+    assert_eq!(session_of.unwrap().untimed(), session(None));
 }
 
 #[tokio::test]
@@ -841,10 +973,16 @@ async fn a_remembered_token_still_expires() {
         json!(now - 60),
     );
     let token = sign(key_a(), &claims);
-    assert_eq!(verifier.verify(&token).await.unwrap(), session(None));
+    assert_eq!(
+        verifier.verify(&token).await.unwrap().untimed(),
+        session(None)
+    );
     assert_eq!(clerk.hits(), 1, "the JWKS was fetched for the first use");
     // The second use (remembered) gives the same answer, with no fetch.
-    assert_eq!(verifier.verify(&token).await.unwrap(), session(None));
+    assert_eq!(
+        verifier.verify(&token).await.unwrap().untimed(),
+        session(None)
+    );
     assert_eq!(clerk.hits(), 1);
     // Past exp + leeway it is refused, remembered or not.
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;

@@ -60,6 +60,13 @@ pub struct ClerkSession {
     pub session_id: String,
     /// The organization active in that session, if any.
     pub org: Option<ClerkOrg>,
+    /// `iat`: when Clerk stated all this. A webhook newer than that (a
+    /// removal, a demotion) outranks the token.
+    pub issued_at: Option<i64>,
+    /// An `email` claim, present only when the instance's session token is
+    /// customized to carry one (`{{user.primary_email_address}}`); otherwise
+    /// the email comes from the Backend API.
+    pub email: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +210,8 @@ impl ClerkVerifier {
             user_id: required(claims.sub, "sub")?,
             session_id: required(claims.sid, "sid")?,
             org,
+            issued_at: claims.iat.map(|iat| iat as i64),
+            email: claims.email.filter(|email| !email.is_empty()),
         })
     }
 
@@ -350,6 +359,8 @@ struct Claims {
     sid: Option<String>,
     azp: Option<String>,
     iat: Option<f64>,
+    /// Not a standard Clerk claim: only a customized session token has it.
+    email: Option<String>,
     /// Token version: 2 for the current format, absent in v1.
     v: Option<u64>,
     /// v2's compact organization claim.

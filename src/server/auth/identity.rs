@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, header::AUTHORIZATION};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::{clerk::ClerkVerifier, clerk_link, session};
+use super::{clerk_link, session};
 use crate::{
     domain::{API_KEY_PREFIX, AccountId, ApiKeyId, Email, OrgId, OrgRole, OrgSummary, Permission},
     error::AppError,
@@ -14,7 +14,7 @@ use crate::{
 #[derive(Clone)]
 pub enum Authenticator {
     Builtin,
-    Clerk(ClerkVerifier),
+    Clerk(clerk_link::ClerkAuth),
 }
 
 #[derive(Clone, Debug)]
@@ -31,7 +31,9 @@ pub enum SessionHandle {
         active_org: Option<OrgId>,
     },
     /// Clerk picks the active org; ours mirrors the token's. `member` is the
-    /// membership of that org as the token states it.
+    /// membership of that org as the token states it (or as a newer Clerk
+    /// webhook does). Other Clerk orgs are closed to this token, whatever
+    /// rows exist: Clerk may have removed the member since.
     Clerk {
         org: Option<OrgId>,
         member: Option<OrgSummary>,
@@ -111,22 +113,33 @@ impl Authenticator {
                     },
                 }))
             }
-            Authenticator::Clerk(verifier) => {
+            Authenticator::Clerk(clerk) => {
                 let Some(token) = clerk_token(headers) else {
                     return Ok(None);
                 };
-                match verifier.verify(&token).await {
-                    Ok(clerk) => {
+                match clerk.verifier.verify(&token).await {
+                    Ok(session) => {
                         let key = (
-                            clerk.user_id.clone(),
-                            clerk.org.as_ref().map(|o| o.id.clone()),
-                            clerk.org.as_ref().and_then(|o| o.role.clone()),
+                            session.user_id.clone(),
+                            session.org.as_ref().map(|o| o.id.clone()),
+                            session.org.as_ref().and_then(|o| o.role.clone()),
                         );
                         if let Some(account) = db.identity().clerk_account(&key) {
                             return Ok(Some(account));
                         }
-                        let account = clerk_link::account_for(db, &clerk).await?;
-                        db.identity().remember_clerk_account(key, &account);
+                        let Some(account) = clerk_link::account_for(db, clerk, &session).await?
+                        else {
+                            tracing::info!("a Clerk token for a user deleted in Clerk");
+                            return Ok(None);
+                        };
+                        // A token whose org was refused (Clerk removed the
+                        // member after issuing it) is not remembered: a
+                        // fresh token after a re-add has the same key.
+                        let refused = session.org.is_some()
+                            && matches!(account.session, SessionHandle::Clerk { member: None, .. });
+                        if !refused {
+                            db.identity().remember_clerk_account(key, &account);
+                        }
                         Ok(Some(account))
                     }
                     Err(error) => {
@@ -190,15 +203,50 @@ pub async fn memberships(db: &Db, account: AccountId) -> Result<Vec<OrgSummary>,
     Ok(orgs)
 }
 
+/// The orgs this credential may act in, with its role in each: an API key
+/// its one org; a Clerk token its personal org, the orgs made here, and the
+/// one Clerk org it names (with the role it states); built-in sessions every
+/// membership.
+pub async fn orgs_for(db: &Db, account: &CurrentAccount) -> Result<Vec<OrgSummary>, AppError> {
+    match &account.session {
+        SessionHandle::ApiKey { member, .. } => Ok(vec![member.clone()]),
+        SessionHandle::Builtin { .. } => memberships(db, account.id).await,
+        SessionHandle::Clerk { member, .. } => {
+            let rows = memberships(db, account.id).await?;
+            Ok(clerk_view(rows, member.as_ref()))
+        }
+    }
+}
+
+/// What a Clerk token sees of the account's rows (see [`orgs_for`]).
+fn clerk_view(rows: Vec<OrgSummary>, token_org: Option<&OrgSummary>) -> Vec<OrgSummary> {
+    let mut orgs: Vec<OrgSummary> = rows
+        .into_iter()
+        .filter_map(|org| match token_org {
+            Some(token_org) if token_org.id == org.id => Some(token_org.clone()),
+            _ if clerk_link::is_clerk_org(&org) => None,
+            _ => Some(org),
+        })
+        .collect();
+    if let Some(token_org) = token_org
+        && !orgs.iter().any(|org| org.id == token_org.id)
+    {
+        orgs.push(token_org.clone());
+    }
+    orgs
+}
+
 /// The account as a member of the org at `slug`. Not a member (or no such
-/// org) is 404 either way, so slugs of other tenants reveal nothing. The
-/// answer may come from the identity cache (see `auth::cache` for how stale
-/// it can be); a slug missing from the cached list is looked up again.
+/// org, or a Clerk org the Clerk token does not name) is 404 either way, so
+/// slugs of other tenants reveal nothing. The answer may come from the
+/// identity cache (see `auth::cache` for how stale it can be); a slug
+/// missing from the cached list is looked up again.
 pub async fn member_of(
     db: &Db,
     account: &CurrentAccount,
     slug: &str,
 ) -> Result<CurrentMember, AppError> {
+    let not_found = || AppError::NotFound("organization".into());
     // An API key acts in its own org and nowhere else, whatever else its
     // creator belongs to.
     if let SessionHandle::ApiKey { member, .. } = &account.session {
@@ -208,22 +256,26 @@ pub async fn member_of(
                 org: member.clone(),
             })
         } else {
-            Err(AppError::NotFound("organization".into()))
+            Err(not_found())
         };
     }
-    // A Clerk token speaks for its own org; otherwise the cached list.
-    let token_org = match &account.session {
-        SessionHandle::Clerk {
-            member: Some(member),
-            ..
-        } if member.slug == slug => Some(member.clone()),
-        _ => None,
-    };
-    let cached = token_org.or_else(|| {
-        db.identity()
-            .memberships(account.id)
-            .and_then(|orgs| orgs.iter().find(|org| org.slug == slug).cloned())
-    });
+    // A Clerk token speaks for its own org, and only for that Clerk org;
+    // otherwise the cached list.
+    if let SessionHandle::Clerk {
+        member: Some(member),
+        ..
+    } = &account.session
+        && member.slug == slug
+    {
+        return Ok(CurrentMember {
+            account: account.clone(),
+            org: member.clone(),
+        });
+    }
+    let cached = db
+        .identity()
+        .memberships(account.id)
+        .and_then(|orgs| orgs.iter().find(|org| org.slug == slug).cloned());
     let org = match cached {
         Some(org) => Some(org),
         None => memberships(db, account.id)
@@ -231,11 +283,13 @@ pub async fn member_of(
             .into_iter()
             .find(|org| org.slug == slug),
     };
-    org.map(|org| CurrentMember {
-        account: account.clone(),
-        org,
-    })
-    .ok_or_else(|| AppError::NotFound("organization".into()))
+    let clerk_session = matches!(account.session, SessionHandle::Clerk { .. });
+    org.filter(|org| !(clerk_session && clerk_link::is_clerk_org(org)))
+        .map(|org| CurrentMember {
+            account: account.clone(),
+            org,
+        })
+        .ok_or_else(not_found)
 }
 
 /// The org to land in: the session's choice while still a member, else the

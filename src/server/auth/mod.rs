@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod clerk;
+pub mod clerk_api;
 pub mod clerk_link;
+pub mod clerk_sync;
 pub mod client_ip;
 pub mod identity;
 pub mod password;

@@ -100,6 +100,16 @@ pub struct ClerkSettings {
     pub jwt_key_pem: Option<SecretString>,
     /// `CLERK_AUTHORIZED_PARTIES`: comma-separated origins allowed in `azp`.
     pub authorized_parties: Vec<String>,
+    /// `CLERK_SECRET_KEY` (`sk_live_…`/`sk_test_…`): lets us ask Clerk's
+    /// Backend API for a user's primary email, which session tokens do not
+    /// carry. Unset: Clerk users have no email here (no checkout, no
+    /// invitations), and the doctor says so.
+    pub secret_key: Option<SecretString>,
+    /// `CLERK_API_URL`, default `https://api.clerk.com` (tests point it at a fake).
+    pub api_url: url::Url,
+    /// `CLERK_WEBHOOK_SECRET` (`whsec_…`, Dashboard → Webhooks → Signing
+    /// Secret): verifies `POST /webhooks/clerk`. Unset: that route answers 503.
+    pub webhooks: Option<crate::server::webhooks::signature::WebhookVerifier>,
 }
 
 #[derive(Clone, Debug)]
@@ -284,11 +294,48 @@ impl Settings {
                         reason: "list the origins of your frontend (e.g. https://app.example.com), comma-separated; tokens minted for other sites are refused".into(),
                     });
                 }
+                let secret_key = get("CLERK_SECRET_KEY")
+                    .map(|key| key.trim().to_owned())
+                    .filter(|key| !key.is_empty())
+                    .map(SecretString::from);
+                let api_url = match get("CLERK_API_URL") {
+                    Some(v) => url::Url::parse(v.trim())
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| ConfigError {
+                            var: "CLERK_API_URL",
+                            reason: format!("expected an http(s) URL, got {v:?}"),
+                        })?,
+                    None => url::Url::parse("https://api.clerk.com").expect("a valid URL"),
+                };
+                let webhook_var = if get("CLERK_WEBHOOK_SECRET").is_some() {
+                    "CLERK_WEBHOOK_SECRET"
+                } else {
+                    // The name Clerk's own docs use.
+                    "CLERK_WEBHOOK_SIGNING_SECRET"
+                };
+                let webhooks = match get(webhook_var) {
+                    None => None,
+                    Some(value) => {
+                        let secret =
+                            crate::server::webhooks::signature::WebhookSecret::parse(value.trim())
+                                .map_err(|error| ConfigError {
+                                    var: webhook_var,
+                                    reason: error.to_string(),
+                                })?;
+                        Some(crate::server::webhooks::signature::WebhookVerifier::new(
+                            secret, None,
+                        ))
+                    }
+                };
                 AuthSettings::Clerk(ClerkSettings {
                     issuer,
                     jwks_url,
                     jwt_key_pem,
                     authorized_parties,
+                    secret_key,
+                    api_url,
+                    webhooks,
                 })
             }
         };

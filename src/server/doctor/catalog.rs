@@ -26,6 +26,10 @@ pub const SHARED_TABLES: &[(&str, &str)] = &[
         "webhook_events",
         "Dodo's webhook ledger: an event is recorded before (or without) knowing its org; tenant-facing code reads billing_events instead",
     ),
+    (
+        "clerk_deleted_users",
+        "Clerk user ids deleted in Clerk (user.deleted), so a late token cannot recreate the account; identities, no org",
+    ),
 ];
 /// SECURITY DEFINER functions that may read across tenants, and why.
 pub const DEFINER_FUNCTIONS: &[(&str, &str)] = &[

@@ -81,11 +81,8 @@ pub async fn sign_in(
 /// The signed-in person as the header and the account page show them.
 pub async fn viewer(db: &Db, account: &CurrentAccount) -> Result<Viewer, AppError> {
     // A key session (never on pages today) sees its one org, not its
-    // creator's others.
-    let orgs = match &account.session {
-        SessionHandle::ApiKey { member, .. } => vec![member.clone()],
-        _ => identity::memberships(db, account.id).await?,
-    };
+    // creator's others; a Clerk token the Clerk org it names.
+    let orgs = identity::orgs_for(db, account).await?;
     let active_slug = identity::active_org(account, &orgs).map(|o| o.slug);
     Ok(Viewer {
         email: account.email.as_ref().map(|e| e.to_string()),

@@ -17,8 +17,8 @@ use crate::{
 };
 
 /// Inserts the org row (the transaction must be scoped to `id`), choosing a
-/// free slug: the name's, else the name's with a short random suffix. An org
-/// that already exists with this id is left as it is.
+/// free slug: the name's, else the name's with a random suffix. An org that
+/// already exists with this id is left as it is.
 pub(crate) async fn insert_org(
     conn: &mut PgConnection,
     id: OrgId,
@@ -26,12 +26,34 @@ pub(crate) async fn insert_org(
     personal: bool,
     clerk_org_id: Option<&str>,
 ) -> Result<String, AppError> {
-    let base = name.slug_base();
-    for attempt in 0..8 {
+    insert_org_slugged(conn, id, name, &name.slug_base(), personal, clerk_org_id).await
+}
+
+/// Random suffixes tried after `base` is taken. With 36^8 (2.8·10^12)
+/// suffixes per base, even a name a million orgs share almost never needs
+/// a second try; the bound only stops a broken database from looping.
+const SLUG_SUFFIX_TRIES: usize = 16;
+const SLUG_SUFFIX_LEN: usize = 8;
+
+/// Like [`insert_org`], with the slug base chosen by the caller (a valid
+/// slug; cut short before a suffix so the result fits the schema's 48).
+pub(crate) async fn insert_org_slugged(
+    conn: &mut PgConnection,
+    id: OrgId,
+    name: &OrgName,
+    base: &str,
+    personal: bool,
+    clerk_org_id: Option<&str>,
+) -> Result<String, AppError> {
+    let stem = base
+        .get(..48 - 1 - SLUG_SUFFIX_LEN)
+        .unwrap_or(base)
+        .trim_end_matches('-');
+    for attempt in 0..=SLUG_SUFFIX_TRIES {
         let slug = if attempt == 0 {
-            base.clone()
+            base.to_owned()
         } else {
-            format!("{base}-{:04x}", rand::rng().random::<u16>())
+            format!("{stem}-{}", slug_suffix())
         };
         let inserted: Option<String> = sqlx::query_scalar(
             "insert into orgs (id, slug, name, personal, clerk_org_id) values ($1, $2, $3, $4, $5)
@@ -63,6 +85,15 @@ pub(crate) async fn insert_org(
     Err(AppError::internal(anyhow::anyhow!(
         "no free slug for {base}"
     )))
+}
+
+/// Lower-case letters and digits, as slugs allow.
+fn slug_suffix() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..SLUG_SUFFIX_LEN)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 pub(crate) async fn insert_member(

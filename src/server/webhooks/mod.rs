@@ -1,7 +1,9 @@
-//! Incoming webhooks: `POST /webhooks/dodo` on a plain axum route. No
+//! Incoming webhooks: `POST /webhooks/dodo` and `POST /webhooks/clerk` on
+//! plain axum routes. No
 //! cookie, no CSRF check: the Standard Webhooks signature is the
 //! authentication, checked on the raw body bytes.
 
+pub mod clerk;
 pub mod event;
 pub mod signature;
 
@@ -35,6 +37,25 @@ pub async fn dodo(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Err(error) => {
             if !matches!(error, AppError::Unavailable(_)) {
                 tracing::warn!(%error, "webhook refused");
+            }
+            error.into_response()
+        }
+    }
+}
+
+/// `POST /webhooks/clerk` (Svix): 200 `{"outcome": …}` once recorded; 403
+/// for a bad signature, 400 for a body that is not an event, 503 when
+/// Clerk webhooks are not configured or the database is down (Svix retries).
+pub async fn clerk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let clerk = match &state.auth {
+        crate::server::auth::identity::Authenticator::Clerk(clerk) => Some(clerk),
+        crate::server::auth::identity::Authenticator::Builtin => None,
+    };
+    match crate::server::auth::clerk_sync::receive(&state.db, clerk, &headers, &body).await {
+        Ok(outcome) => Json(json!({ "outcome": outcome.as_str() })).into_response(),
+        Err(error) => {
+            if !matches!(error, AppError::Unavailable(_)) {
+                tracing::warn!(%error, "Clerk webhook refused");
             }
             error.into_response()
         }

@@ -30,7 +30,7 @@ pub struct Me {
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
     let (account, credential, orgs) = match caller {
         Caller::Person(account) => {
-            let orgs = identity::memberships(&state.db, account.id).await?;
+            let orgs = identity::orgs_for(&state.db, &account).await?;
             (account, "person", orgs)
         }
         Caller::Key(member) => (member.account, "api_key", vec![member.org]),
