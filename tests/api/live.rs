@@ -1,0 +1,451 @@
+//! Live updates (issue 11, item 4): `GET /o/{slug}/events` across app
+//! processes. Two instances share one database; what a member does through
+//! one reaches the streams open on the other through PostgreSQL
+//! LISTEN/NOTIFY, within a second. Streams are scoped by membership,
+//! bounded per member, kept open by heartbeats, and survive a database
+//! restart with a `resync`.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tldw::server::webhooks::signature::{WebhookSecret, WebhookVerifier};
+
+use crate::{
+    billing::{NO_DODO, billing_vars},
+    faults::{Cluster, data_dir},
+    helpers::{Reply, TestApp, TestDb, as_owner_in_org, spawn_embedded},
+    summaries::{Member, Tube, instance, members, rest, seed_ready, vars, video},
+};
+
+/// The webhook key and Pro product `billing_vars` configure.
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PRO_PRODUCT: &str = "pdt_pro";
+/// What "live" means in the issue.
+const WITHIN: Duration = Duration::from_secs(1);
+
+/// One SSE frame as sent: its fields (a comment is `:`).
+#[derive(Debug, Default, Clone)]
+struct Frame {
+    id: Option<String>,
+    event: Option<String>,
+    data: Option<String>,
+    comment: Option<String>,
+}
+
+/// An open event stream, read frame by frame.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Stream {
+    /// Opens the stream as `cookie`, or returns the refusal.
+    async fn open(
+        app: &TestApp,
+        cookie: &str,
+        slug: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Stream, Reply> {
+        let mut request = app
+            .client
+            .get(app.url(&format!("/o/{slug}/events")))
+            .header("accept", "text/event-stream");
+        if !cookie.is_empty() {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        if response.status() != 200 {
+            return Err(Reply::read(response).await);
+        }
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Ok(Stream {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// Opens it, panicking on a refusal, and reads the opening id.
+    async fn opened(app: &TestApp, who: &Member) -> (Stream, String) {
+        let mut stream = Stream::open(app, &who.cookie, &who.slug, None)
+            .await
+            .unwrap_or_else(|reply| panic!("stream refused: {reply:?}"));
+        let first = stream.frame(Duration::from_secs(5)).await.expect("no opening frame");
+        assert_eq!(first.event, None, "{first:?}");
+        let id = first.id.expect("the opening frame carries an id");
+        (stream, id)
+    }
+
+    /// The next frame, or `None` if none arrives within `within` (or the
+    /// stream ended).
+    async fn frame(&mut self, within: Duration) -> Option<Frame> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                return Some(parse_frame(&raw));
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads until every one of `events` was seen (heartbeats and other
+    /// events skipped); panics after `within`. Returns when the last came.
+    async fn expect(&mut self, events: &[&str], within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        let mut missing: Vec<&str> = events.to_vec();
+        let mut seen = Vec::new();
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(frame) = self.frame(left).await else {
+                panic!("still waiting for {missing:?} after {within:?}; saw {seen:?}");
+            };
+            if let Some(event) = &frame.event {
+                assert!(frame.id.is_some(), "an event without an id: {frame:?}");
+                assert_eq!(frame.data.as_deref(), Some(event.as_str()), "{frame:?}");
+                missing.retain(|m| m != event);
+            }
+            seen.push(frame);
+        }
+        Instant::now()
+    }
+
+    /// Every event that arrives within `within`.
+    async fn drain(&mut self, within: Duration) -> Vec<Frame> {
+        let deadline = Instant::now() + within;
+        let mut frames = Vec::new();
+        while let Some(frame) = self
+            .frame(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
+            frames.push(frame);
+        }
+        frames.into_iter().filter(|f| f.event.is_some()).collect()
+    }
+}
+
+fn parse_frame(raw: &str) -> Frame {
+    let mut frame = Frame::default();
+    for line in raw.lines().filter(|line| !line.is_empty()) {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
+        match field {
+            "" => frame.comment = Some(value),
+            "id" => frame.id = Some(value),
+            "event" => frame.event = Some(value),
+            "data" => frame.data = Some(value),
+            _ => {}
+        }
+    }
+    frame
+}
+
+/// Two instances on one database, the built-in summarizer, a fake YouTube.
+async fn two_instances(extra: &[(&str, &str)]) -> (TestApp, TestApp, Tube) {
+    let db = TestDb::new().await;
+    let tube = Tube::start().await;
+    let vars = vars(&tube, None, extra);
+    let a = instance(&db, &vars).await;
+    let b = instance(&db, &vars).await;
+    let (a, b) = (
+        std::sync::Arc::try_unwrap(a).ok().unwrap(),
+        std::sync::Arc::try_unwrap(b).ok().unwrap(),
+    );
+    (a, b, tube)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_summary_requested_through_b_reaches_a_stream_on_a_within_a_second() {
+    let (a, b, _tube) = two_instances(&[]).await;
+    let people = members(&a, "livea", 1, 1).await;
+    let (member, owner) = (&people[0], &people[1]);
+    let (mut stream, _) = Stream::opened(&a, owner).await;
+
+    // A cached video: charged and put into the history in one request.
+    let cached = video("livea", 1);
+    seed_ready(&a.db, std::slice::from_ref(&cached)).await;
+    let sent = Instant::now();
+    let reply = rest(&b, member, &cached).await;
+    assert!(reply.status == 200 || reply.status == 201, "{reply:?}");
+    let took = stream.expect(&["usage", "history"], WITHIN).await - sent;
+    println!("cached summary through B → usage+history on A: {took:?}");
+
+    // A video nobody has: the reservation moves the meter at once, the
+    // history follows when the summary is made.
+    let fresh = video("livea", 2);
+    let sent = Instant::now();
+    let reply = rest(&b, member, &fresh).await;
+    assert!(matches!(reply.status, 200 | 201 | 202), "{reply:?}");
+    stream.expect(&["usage"], WITHIN).await;
+    let took = stream.expect(&["history"], Duration::from_secs(10)).await - sent;
+    println!("fresh summary through B → history on A: {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_webhook_plan_upgrade_sends_billing_and_usage() {
+    let db = TestDb::new().await;
+    let vars = billing_vars(NO_DODO, &[("DATABASE_MAX_CONNECTIONS", "6")]);
+    let a = instance(&db, &vars).await;
+    let b = instance(&db, &vars).await;
+    let people = members(&a, "liveb", 1, 0).await;
+    let owner = &people[0];
+    let page = a.org_page(&owner.cookie, &owner.slug).await;
+    let user = page.members[0].user_id;
+    let checkout = uuid::Uuid::new_v4();
+    as_owner_in_org(
+        &db,
+        owner.org,
+        &format!(
+            "insert into checkout_sessions (org_id, id, plan, created_by)
+             values ('{}', '{checkout}', 'pro', '{}')",
+            owner.org.as_uuid(),
+            user.as_uuid()
+        ),
+    )
+    .await;
+    let (mut stream, _) = Stream::opened(&a, owner).await;
+
+    let now = chrono::Utc::now();
+    let body = serde_json::to_vec(&json!({
+        "business_id": "bus_test",
+        "type": "subscription.active",
+        "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": {
+            "payload_type": "Subscription",
+            "subscription_id": format!("sub_{}", &checkout.simple().to_string()[..20]),
+            "status": "active",
+            "product_id": PRO_PRODUCT,
+            "quantity": 1,
+            "customer": { "customer_id": format!("cus_{}", &checkout.simple().to_string()[..12]), "email": "buyer@example.com", "name": "Buyer" },
+            "metadata": { "tldw_checkout": checkout.to_string(), "tldw_org": owner.org.to_string() },
+            "previous_billing_date": (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "next_billing_date": (now + chrono::Duration::days(29)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "cancel_at_next_billing_date": false,
+            "cancelled_at": null,
+            "created_at": (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "currency": "USD",
+            "recurring_pre_tax_amount": 900,
+            "tax_inclusive": false,
+            "payment_frequency_count": 1,
+            "payment_frequency_interval": "Month",
+            "addons": [],
+            "meters": []
+        }
+    }))
+    .unwrap();
+    let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let timestamp = now.timestamp();
+    let signature =
+        WebhookVerifier::sign(&WebhookSecret::parse(WEBHOOK_SECRET).unwrap(), &id, timestamp, &body);
+    let sent = Instant::now();
+    let reply = Reply::read(
+        b.client
+            .post(b.url("/webhooks/dodo"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json::<Value>()["outcome"], "applied", "{reply:?}");
+    let took = stream.expect(&["billing", "usage"], WITHIN).await - sent;
+    println!("webhook upgrade through B → billing+usage on A: {took:?}");
+}
+
+#[tokio::test]
+async fn another_orgs_member_gets_404_and_the_signed_out_401() {
+    let (a, _b, _tube) = two_instances(&[]).await;
+    let people = members(&a, "livec", 2, 0).await;
+    let (ours, theirs) = (&people[0], &people[1]);
+    let refused = Stream::open(&a, &theirs.cookie, &ours.slug, None)
+        .await
+        .err()
+        .expect("another org's member got the stream");
+    assert_eq!(refused.status, 404, "{refused:?}");
+    assert_eq!(refused.json::<Value>()["error"]["code"], "not_found");
+    let refused = Stream::open(&a, "", &ours.slug, None)
+        .await
+        .err()
+        .expect("a visitor got the stream");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(refused.json::<Value>()["error"]["code"], "unauthorized");
+    // Its own stream is fine, and sees nothing of the other org's work.
+    let (mut stream, _) = Stream::opened(&a, theirs).await;
+    as_owner_in_org(
+        &a.db,
+        ours.org,
+        &format!(
+            "insert into usage_counters (org_id, period_start, period_end, used)
+             values ('{}', now(), now() + interval '1 day', 1)",
+            ours.org.as_uuid()
+        ),
+    )
+    .await;
+    let other = stream.drain(Duration::from_millis(700)).await;
+    assert!(other.is_empty(), "{other:?}");
+}
+
+#[tokio::test]
+async fn a_member_over_the_stream_limit_gets_429_until_one_closes() {
+    let (a, _b, _tube) = two_instances(&[("TLDW_LIVE_MAX_STREAMS_PER_MEMBER", "2")]).await;
+    let people = members(&a, "lived", 1, 1).await;
+    let (member, owner) = (&people[0], &people[1]);
+    let first = Stream::opened(&a, owner).await;
+    let _second = Stream::opened(&a, owner).await;
+    let refused = Stream::open(&a, &owner.cookie, &owner.slug, None)
+        .await
+        .err()
+        .expect("a third stream was allowed");
+    assert_eq!(refused.status, 429, "{refused:?}");
+    let body: Value = refused.json();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains('2'));
+    // The limit is per member: a colleague is not affected.
+    let _colleague = Stream::opened(&a, member).await;
+    // Closing one frees its place (the server notices the disconnect).
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Stream::open(&a, &owner.cookie, &owner.slug, None).await {
+            Ok(_) => break,
+            Err(reply) if reply.status == 429 && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(reply) => panic!("the freed place was not given back: {reply:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idle_stream_gets_heartbeats() {
+    let (a, _b, _tube) = two_instances(&[("TLDW_LIVE_HEARTBEAT_SECONDS", "1")]).await;
+    let people = members(&a, "livee", 1, 0).await;
+    let (mut stream, _) = Stream::opened(&a, &people[0]).await;
+    for _ in 0..2 {
+        let frame = stream
+            .frame(Duration::from_secs(3))
+            .await
+            .expect("no heartbeat within 3 s");
+        assert_eq!(frame.comment.as_deref(), Some("heartbeat"), "{frame:?}");
+        assert!(frame.event.is_none() && frame.id.is_none(), "{frame:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_reconnect_resyncs_only_when_something_may_have_been_missed() {
+    let (a, b, _tube) = two_instances(&[]).await;
+    let people = members(&a, "livef", 1, 0).await;
+    let owner = &people[0];
+    let (stream, id) = Stream::opened(&a, owner).await;
+    drop(stream);
+
+    // Nothing happened since: no resync.
+    let mut again = Stream::open(&a, &owner.cookie, &owner.slug, Some(&id))
+        .await
+        .unwrap();
+    let events = {
+        again.frame(Duration::from_secs(2)).await.expect("opening");
+        again.drain(Duration::from_millis(500)).await
+    };
+    assert!(events.is_empty(), "{events:?}");
+    drop(again);
+
+    // An id from another process (or a run before a restart): resync.
+    let mut elsewhere = Stream::open(&b, &owner.cookie, &owner.slug, Some(&id))
+        .await
+        .unwrap();
+    elsewhere.frame(Duration::from_secs(2)).await.expect("opening");
+    elsewhere.expect(&["resync"], Duration::from_secs(1)).await;
+
+    // Something of the org happened while away: resync.
+    as_owner_in_org(
+        &a.db,
+        owner.org,
+        &format!(
+            "insert into usage_counters (org_id, period_start, period_end, used)
+             values ('{}', now(), now() + interval '1 day', 1)",
+            owner.org.as_uuid()
+        ),
+    )
+    .await;
+    // The notification reaches A's listener after commit, asynchronously.
+    elsewhere.expect(&["usage"], WITHIN).await;
+    let mut missed = Stream::open(&a, &owner.cookie, &owner.slug, Some(&id))
+        .await
+        .unwrap();
+    missed.frame(Duration::from_secs(2)).await.expect("opening");
+    missed.expect(&["resync"], Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
+    let (a, _b, _tube) = two_instances(&[]).await;
+    let people = members(&a, "liveg", 1, 0).await;
+    let (mut stream, _) = Stream::opened(&a, &people[0]).await;
+    let began = Instant::now();
+    a.stop().await.unwrap();
+    // The grace period is 8 s; a stream must not hold shutdown that long.
+    assert!(began.elapsed() < Duration::from_secs(4), "{:?}", began.elapsed());
+    assert!(stream.frame(Duration::from_secs(1)).await.is_none());
+}
+
+/// The app on its own embedded cluster (as a fresh install runs), a
+/// stream open, then `pg_ctl restart -m fast`: the stream stays open, says
+/// `resync` once the listener is back, and then delivers new events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_survives_a_database_restart_with_a_resync() {
+    let dir = data_dir("live-restart");
+    let tube = Tube::start().await;
+    let vars = vars(&tube, None, &[]);
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = spawn_embedded(&dir, &pairs).await;
+    let cluster = Cluster::join(&dir).await;
+    let people = members(&app, "liveh", 1, 0).await;
+    let owner = &people[0];
+    let (mut stream, _) = Stream::opened(&app, owner).await;
+
+    tokio::task::block_in_place(|| cluster.restart());
+    let restarted = Instant::now();
+    stream.expect(&["resync"], Duration::from_secs(10)).await;
+    println!("resync {:?} after the restart", restarted.elapsed());
+
+    // New events flow again: a summary through the REST API.
+    let cached = video("liveh", 1);
+    let mut conn = cluster.superuser().await;
+    sqlx::query(
+        "insert into videos (video_id, status, title, channel, duration_seconds, summary, model,
+             prompt_version, built_in, cost_micros, completed_at)
+         values ($1, 'ready', 'Seeded', 'Seeded channel', 600,
+                 jsonb_build_object('tldr', 'Cached.', 'key_points', jsonb_build_array()),
+                 'gpt-4o-mini', 'v-test', false, 1200, now())",
+    )
+    .bind(&cached)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = rest(&app, owner, &cached).await;
+        if reply.status == 200 || reply.status == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again: {reply:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stream.expect(&["usage", "history"], WITHIN).await;
+    drop(stream);
+    app.stop().await.unwrap();
+}
