@@ -449,3 +449,212 @@ async fn a_stream_survives_a_database_restart_with_a_resync() {
     drop(stream);
     app.stop().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// The benchmark (not a test: ignored, run by `scripts/bench-live`).
+
+/// The built server (as scale_out.rs finds it) in a process of its own on
+/// `db`, with `vars`; killed on drop.
+struct Process {
+    child: std::process::Child,
+    app: TestApp,
+}
+
+impl Process {
+    async fn start(db: &TestDb, vars: &[(String, String)]) -> Process {
+        use std::os::unix::process::CommandExt;
+        let bin = std::env::var_os("TLDW_SERVER_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().unwrap();
+                exe.parent().unwrap().parent().unwrap().join("tldw")
+            });
+        assert!(
+            bin.is_file(),
+            "{} is missing: build it with `cargo build --bin tldw --features ssr`",
+            bin.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (app_url, owner_url) = crate::helpers::database_urls(db);
+        let mut command = std::process::Command::new(&bin);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", app_url)
+            .env("DATABASE_MIGRATION_URL", owner_url)
+            .env("RUST_LOG", "warn")
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        let child = command.spawn().unwrap();
+        let app = TestApp::remote(
+            format!("http://127.0.0.1:{port}"),
+            TestDb {
+                name: db.name.clone(),
+            },
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = app.client.get(app.url("/readyz")).send().await
+                && response.status() == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never became ready", bin.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Process { child, app }
+    }
+
+    /// Resident memory, KiB.
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let rank = ((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
+}
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Process A is the built server in a process of its own; B is an app in
+/// this one. Every sample: a member asks B for a cached summary (it lands:
+/// charged and put into the history, one transaction), and the time until
+/// A's stream of that org has said `usage` and `history` is measured. Then
+/// A is made to hold `LIVE_BENCH_STREAMS` streams of one org, with its RSS
+/// before and after, and one more summary is timed to the last of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench-live runs it"]
+async fn live_benchmark() {
+    let samples = knob("LIVE_BENCH_SAMPLES", 200);
+    let streams = knob("LIVE_BENCH_STREAMS", 2000);
+    let db = TestDb::new().await;
+    let tube = Tube::start().await;
+    let vars = vars(
+        &tube,
+        None,
+        &[
+            ("TLDW_FREE_MONTHLY_SUMMARIES", "1000000"),
+            ("TLDW_LIVE_MAX_STREAMS_PER_MEMBER", "1000000"),
+        ],
+    );
+    let a = Process::start(&db, &vars).await;
+    let b = instance(&db, &vars).await;
+    let people = members(&b, "bench", 1, 1).await;
+    let (member, owner) = (&people[0], &people[1]);
+    let videos: Vec<String> = (0..samples + 1).map(|n| video("bench", n)).collect();
+    seed_ready(&db, &videos).await;
+    let (mut stream, _) = Stream::opened(&a.app, owner).await;
+
+    let (mut to_event, mut to_answer) = (Vec::new(), Vec::new());
+    for video in &videos[..samples] {
+        let sent = Instant::now();
+        let reply = rest(&b, member, video).await;
+        let answered = sent.elapsed();
+        assert!(reply.status == 200 || reply.status == 201, "{reply:?}");
+        let arrived = stream.expect(&["usage", "history"], Duration::from_secs(5)).await;
+        to_event.push(arrived - sent);
+        to_answer.push(answered);
+    }
+    let idle_rss = a.rss_kib();
+
+    // Many streams of one org on A.
+    let opened = Instant::now();
+    let mut held = Vec::with_capacity(streams);
+    let remote = std::sync::Arc::new(TestApp::remote(
+        a.app.address.clone(),
+        TestDb {
+            name: db.name.clone(),
+        },
+    ));
+    for batch in (0..streams).collect::<Vec<_>>().chunks(100) {
+        let opening: Vec<_> = batch
+            .iter()
+            .map(|_| {
+                let (app, owner) = (remote.clone(), owner.clone());
+                tokio::spawn(async move { Stream::opened(&app, &owner).await.0 })
+            })
+            .collect();
+        for task in opening {
+            held.push(task.await.unwrap());
+        }
+    }
+    let open_took = opened.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let loaded_rss = a.rss_kib();
+    let waiting: Vec<_> = held
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let at = stream.expect(&["usage"], Duration::from_secs(30)).await;
+                (at, stream)
+            })
+        })
+        .collect();
+    let sent = Instant::now();
+    let reply = rest(&b, member, &videos[samples]).await;
+    assert!(reply.status == 200 || reply.status == 201, "{reply:?}");
+    let mut fan_out = Vec::new();
+    let mut kept = Vec::new();
+    for task in waiting {
+        let (at, stream) = task.await.unwrap();
+        fan_out.push(at - sent);
+        kept.push(stream);
+    }
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    println!("\nlive updates: a summary landing through process B, seen on process A's stream");
+    println!("| measure | samples | median | p95 |");
+    println!("|---|---|---|---|");
+    println!(
+        "| request sent to B → usage+history on A's stream | {samples} | {} | {} |",
+        ms(percentile(&mut to_event, 0.5)),
+        ms(percentile(&mut to_event, 0.95))
+    );
+    println!(
+        "| request sent to B → B's answer (for reference) | {samples} | {} | {} |",
+        ms(percentile(&mut to_answer, 0.5)),
+        ms(percentile(&mut to_answer, 0.95))
+    );
+    println!(
+        "| one summary → `usage` on every one of {streams} streams of A | {streams} | {} | {} (max {}) |",
+        ms(percentile(&mut fan_out, 0.5)),
+        ms(percentile(&mut fan_out, 0.95)),
+        ms(*fan_out.iter().max().unwrap()),
+    );
+    println!(
+        "\nprocess A held {} streams (opened in {}); RSS {:.1} MiB with one stream, {:.1} MiB with {} ({:.1} KiB per stream)",
+        kept.len(),
+        ms(open_took),
+        idle_rss as f64 / 1024.0,
+        loaded_rss as f64 / 1024.0,
+        kept.len() + 1,
+        (loaded_rss.saturating_sub(idle_rss)) as f64 / kept.len().max(1) as f64,
+    );
+}
