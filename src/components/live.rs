@@ -47,6 +47,7 @@ pub fn use_org_live() -> OrgLive {
     use_context::<OrgLive>().unwrap_or_else(OrgLive::inert)
 }
 
+#[cfg(feature = "hydrate")]
 impl OrgLive {
     fn bump(&self, event: &str) {
         let tick = |signal: RwSignal<u64>| signal.update(|n| *n = n.wrapping_add(1));
@@ -107,7 +108,7 @@ mod browser {
             }
         });
         on_cleanup(move || {
-            current.try_set_value(None);
+            let _ = current.try_set_value(None);
         });
     }
 

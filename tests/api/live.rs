@@ -12,7 +12,7 @@ use tldw::server::webhooks::signature::{WebhookSecret, WebhookVerifier};
 use crate::{
     billing::{NO_DODO, billing_vars},
     faults::{Cluster, data_dir},
-    helpers::{Reply, TestApp, TestDb, as_owner_in_org, spawn_embedded},
+    helpers::{Reply, TestApp, TestDb, as_owner_in_org, seed_org, spawn_embedded},
     summaries::{Member, Tube, instance, members, rest, seed_ready, vars, video},
 };
 
@@ -390,6 +390,58 @@ async fn a_reconnect_resyncs_only_when_something_may_have_been_missed() {
     missed.expect(&["resync"], Duration::from_secs(1)).await;
 }
 
+/// The triggers: SECURITY INVOKER, the payload is the org and the kind
+/// and nothing more, a rolled-back change announces nothing, and a reopened
+/// summary (nothing written) neither.
+#[tokio::test]
+async fn the_triggers_announce_committed_changes_with_only_the_org_and_the_kind() {
+    let test_db = TestDb::new().await;
+    let mut conn = test_db.app_conn().await;
+    let definer: Vec<(String, bool)> = sqlx::query_as(
+        "select p.proname::text, p.prosecdef from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+         where not t.tgisinternal and t.tgname::text ~ '_live$'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(definer.len(), 7, "{definer:?}");
+    assert!(definer.iter().all(|(name, definer)| name == "notify_org_change" && !definer));
+
+    let db = test_db.db(2).await;
+    let (org, _) = seed_org(&db, "trigger-org").await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&sqlx::PgPool::connect_with(test_db.app_options()).await.unwrap())
+        .await
+        .unwrap();
+    listener.listen("tldw_org_events").await.unwrap();
+    let insert = format!(
+        "insert into usage_counters (org_id, period_start, period_end, used)
+         values ('{}', now(), now() + interval '1 day', 1)",
+        org.as_uuid()
+    );
+
+    let mut owner = test_db.owner_conn().await;
+    let mut tx = sqlx::Connection::begin(&mut owner).await.unwrap();
+    sqlx::query("select set_config('app.org_id', $1, true)")
+        .bind(org.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let nothing = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(nothing.is_err(), "a rollback announced {nothing:?}");
+
+    as_owner_in_org(&test_db, org, &insert).await;
+    let notification = tokio::time::timeout(Duration::from_secs(2), listener.recv())
+        .await
+        .expect("no notification after the commit")
+        .unwrap();
+    assert_eq!(notification.payload(), format!("{org} usage"));
+}
+
 #[tokio::test]
 async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
     let (a, _b, _tube) = two_instances(&[]).await;
@@ -552,7 +604,7 @@ fn knob(name: &str, default: usize) -> usize {
 /// before and after, and one more summary is timed to the last of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: scripts/bench-live runs it"]
-async fn live_benchmark() {
+async fn bench_streams() {
     let samples = knob("LIVE_BENCH_SAMPLES", 200);
     let streams = knob("LIVE_BENCH_STREAMS", 2000);
     let db = TestDb::new().await;
@@ -657,4 +709,97 @@ async fn live_benchmark() {
         kept.len() + 1,
         (loaded_rss.saturating_sub(idle_rss)) as f64 / kept.len().max(1) as f64,
     );
+}
+
+/// What the triggers cost the summary hot path, as SQL: `serve_ready_summary`
+/// charging a cached video (three rows written, so three trigger calls and
+/// two NOTIFYs at commit), in tenant transactions as the app makes them,
+/// sequentially and from 8 connections at once, with the triggers enabled
+/// and disabled in alternating rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench-live runs it"]
+async fn bench_triggers() {
+    use tldw::server::db::TenantScope;
+    let calls = knob("LIVE_BENCH_CALLS", 2000);
+    let test_db = TestDb::new().await;
+    let db = test_db.db(10).await;
+    let mut owner = test_db.owner_conn().await;
+    sqlx::query(
+        "insert into videos (video_id, status, title, summary, model, prompt_version, built_in, completed_at)
+         select 'trg' || lpad(n::text, 8, '0'), 'ready', 'Seeded ' || n,
+                jsonb_build_object('tldr', 'Cached.', 'key_points', jsonb_build_array()),
+                'gpt-4o-mini', 'v-test', false, now()
+         from generate_series(1, $1) n",
+    )
+    .bind((calls * 8) as i32)
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let tables = [
+        "usage_counters", "usage_records", "user_summaries", "own_transcript_summaries",
+        "subscriptions", "payments", "billing_events",
+    ];
+    let mut next_org = 0;
+    let limits = r#"{"free": 100000000, "pro": 100000000, "team": 100000000}"#;
+    let mut results: Vec<(bool, usize, Duration, usize)> = Vec::new();
+    for round in 0..4 {
+        let enabled = round % 2 == 0;
+        for table in tables {
+            let verb = if enabled { "enable" } else { "disable" };
+            sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} {verb} trigger {table}_live")))
+                .execute(&mut owner)
+                .await
+                .unwrap();
+        }
+        for concurrency in [1usize, 8] {
+            let per_task = calls / concurrency / 2;
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for t in 0..concurrency {
+                next_org += 1;
+                let (org, user) = seed_org(&db, &format!("trg{round}-{concurrency}-{t}-{next_org}")).await;
+                let db = db.clone();
+                let first = (next_org - 1) * per_task;
+                tasks.push(tokio::spawn(async move {
+                    for n in 0..per_task {
+                        let video = format!("trg{:08}", (first + n) % (calls * 8) + 1);
+                        let mut tx = db.tenant(TenantScope::member(org, user)).await.unwrap();
+                        let outcome: String = sqlx::query_scalar(
+                            "select outcome from serve_ready_summary($1, $2, $3, $4::jsonb, 0, '')",
+                        )
+                        .bind(org.as_uuid())
+                        .bind(user.as_uuid())
+                        .bind(&video)
+                        .bind(limits)
+                        .fetch_one(tx.conn())
+                        .await
+                        .unwrap();
+                        assert_eq!(outcome, "charged");
+                        tx.commit().await.unwrap();
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            results.push((enabled, concurrency, started.elapsed(), per_task * concurrency));
+        }
+    }
+    println!("\ntrigger cost on the charged cache hit (serve_ready_summary + commit)");
+    println!("| triggers | connections | calls | per call (mean) | calls/s |");
+    println!("|---|---|---|---|---|");
+    for concurrency in [1usize, 8] {
+        for enabled in [true, false] {
+            let (took, n) = results
+                .iter()
+                .filter(|r| r.0 == enabled && r.1 == concurrency)
+                .fold((Duration::ZERO, 0), |(t, c), r| (t + r.2, c + r.3));
+            println!(
+                "| {} | {concurrency} | {n} | {:.3} ms | {:.0} |",
+                if enabled { "on" } else { "off" },
+                took.as_secs_f64() * 1000.0 * concurrency as f64 / n as f64,
+                n as f64 / took.as_secs_f64()
+            );
+        }
+    }
 }
