@@ -23,6 +23,9 @@ export const fakeOpenAIURL = 'http://127.0.0.1:3105';
 export const modelFailureCooldownSeconds = 3;
 const dodoWebhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const dodoApiKey = 'dodo_e2e_key';
+// A second process of the main app on the same database (it joins the
+// embedded cluster in the same folder): live updates cross processes.
+export const secondProcessURL = 'http://127.0.0.1:3107';
 // Small enough for a journey to run out.
 export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
@@ -97,6 +100,23 @@ export default defineConfig({
         DODO_PAYMENTS_WEBHOOK_KEY: dodoWebhookSecret,
         DODO_PAYMENTS_PRODUCT_PRO: 'pdt_e2e_pro',
         DODO_PAYMENTS_PRODUCT_TEAM: 'pdt_e2e_team',
+      } as Record<string, string>,
+    },
+    {
+      command: server,
+      cwd: '..',
+      url: `${secondProcessURL}/readyz`,
+      timeout: 120_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+      env: {
+        ...process.env,
+        PORT: '3107',
+        HOST: '127.0.0.1',
+        TLDW_DATA_DIR: dataDir,
+        TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
+        TLDW_FREE_MONTHLY_SUMMARIES: String(freeLimit),
       } as Record<string, string>,
     },
     {

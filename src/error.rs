@@ -50,6 +50,11 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("Too many attempts. Try again in {retry_after_seconds} seconds.")]
     RateLimited { retry_after_seconds: u64 },
+    /// One member has as many live pages (event streams) open as allowed.
+    #[error(
+        "You already have {limit} live pages of this organization open. Close one, then reload this page."
+    )]
+    TooManyStreams { limit: usize },
     /// One member asked for summaries faster than the per-minute throttle
     /// allows (the monthly quota is a different thing).
     #[error(
@@ -140,6 +145,7 @@ impl AppError {
             AppError::Validation(_) => 422,
             AppError::RateLimited { .. }
             | AppError::Throttled { .. }
+            | AppError::TooManyStreams { .. }
             | AppError::QuotaExceeded { .. } => 429,
             AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => 503,
             AppError::Internal => 500,
@@ -160,7 +166,9 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::InProgress { .. } => "in_progress",
             AppError::Validation(_) => "invalid",
-            AppError::RateLimited { .. } | AppError::Throttled { .. } => "rate_limited",
+            AppError::RateLimited { .. }
+            | AppError::Throttled { .. }
+            | AppError::TooManyStreams { .. } => "rate_limited",
             AppError::QuotaExceeded { .. } => "quota_exceeded",
             AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. } => "unavailable",
             AppError::Internal => "internal",

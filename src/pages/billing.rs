@@ -11,6 +11,7 @@ use crate::{
     components::{
         data_table::DataTable,
         form::{ErrorBanner, FormErrors},
+        live::provide_org_live,
         load_error::LoadError,
         quota_meter::QuotaMeter,
     },
@@ -44,6 +45,7 @@ struct Actions {
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let slug = slug_param();
+    let live = provide_org_live(slug);
     let actions = Actions {
         checkout: ServerAction::new(),
         change: ServerAction::new(),
@@ -52,8 +54,8 @@ pub fn BillingPage() -> impl IntoView {
     follow_link(actions.checkout);
     follow_link(actions.portal);
     let data = Resource::new(
-        move || (slug(), actions.change.version().get()),
-        |(slug, _)| get_billing(slug),
+        move || (slug(), actions.change.version().get(), live.billing.get(), live.usage.get()),
+        |(slug, _, _, _)| get_billing(slug),
     );
     view! {
         <Title text="Billing" />

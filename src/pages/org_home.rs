@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     components::{
         form::{ErrorBanner, FormErrors, SubmitButton},
+        live::provide_org_live,
         load_error::{LoadError, urlencode},
         quota_meter::QuotaMeter,
     },
@@ -27,13 +28,14 @@ pub fn slug_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
 #[component]
 pub fn OrgHome() -> impl IntoView {
     let slug = slug_param();
+    let live = provide_org_live(slug);
     let query = use_query_map();
     let filter = move || query.read().get("q");
     let cursor = move || query.read().get("cursor");
     let summarize = ServerAction::<Summarize>::new();
     let data = Resource::new(
-        move || (slug(), filter(), cursor()),
-        |(slug, filter, cursor)| async move {
+        move || (slug(), filter(), cursor(), live.usage.get(), live.history.get()),
+        |(slug, filter, cursor, _, _)| async move {
             (
                 get_org(slug.clone()).await,
                 get_dashboard(slug, filter, cursor).await,

@@ -21,6 +21,7 @@
 //! | `tldw_model_cost_usd_micros_total` | counter | `model` | their cost at `TLDW_MODEL_PRICES`, in millionths of a dollar |
 //! | `tldw_rate_limited_total` | counter | `kind` (`quota`, `throttle`, `auth`) | requests answered 429: the month's quota, the per-minute summary throttle, the sign-in and sign-up limiter |
 //! | `tldw_webhooks_total` | counter | `outcome` | Dodo webhook deliveries by outcome (`applied`, `duplicate`, `stale`, …) or error code (`forbidden`, `bad_request`, `unavailable`) |
+//! | `tldw_sse_streams` | gauge | | org event streams (`/o/{slug}/events`) open on this process |
 
 use anyhow::Context;
 use axum::{
@@ -55,6 +56,7 @@ pub const MODEL_TOKENS: &str = "tldw_model_tokens_total";
 pub const MODEL_COST: &str = "tldw_model_cost_usd_micros_total";
 pub const RATE_LIMITED: &str = "tldw_rate_limited_total";
 pub const WEBHOOKS: &str = "tldw_webhooks_total";
+pub const SSE_STREAMS: &str = "tldw_sse_streams";
 
 /// Request latency buckets, in seconds: the cached-summary path answers in
 /// milliseconds, a page render in tens of them, a stuck database in 2 s.
@@ -299,6 +301,15 @@ pub fn webhook(outcome: &'static str) {
     metrics::counter!(WEBHOOKS, "outcome" => outcome).increment(1);
 }
 
+/// An org event stream opened, or closed.
+pub fn sse_stream_opened() {
+    metrics::gauge!(SSE_STREAMS).increment(1.0);
+}
+
+pub fn sse_stream_closed() {
+    metrics::gauge!(SSE_STREAMS).decrement(1.0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +329,7 @@ mod tests {
         MODEL_COST,
         RATE_LIMITED,
         WEBHOOKS,
+        SSE_STREAMS,
     ];
 
     /// The dashboard and the module doc name only metrics that exist, and

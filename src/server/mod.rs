@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod services;
 pub mod startup;

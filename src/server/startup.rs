@@ -31,7 +31,8 @@ use super::{
         roles,
         supervisor::Supervisor,
     },
-    http::{AppState, WebSettings, api, assets, csrf, health},
+    http::{AppState, WebSettings, api, assets, csrf, events, health},
+    live::Hub,
     services::{billing::Billing, summaries::SummaryEngine, waiter::VideoWaiter},
     summarizer, webhooks,
 };
@@ -50,6 +51,7 @@ pub struct Application {
     router: Router,
     db: Db,
     summaries: SummaryEngine,
+    live: Hub,
     embedded: Option<Embedded>,
     /// `/metrics` on `METRICS_ADDR`, when set.
     metrics: Option<super::metrics::MetricsServer>,
@@ -206,11 +208,13 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             cors_origins: settings.cors_origins.clone(),
         };
+        // The process's one LISTEN connection: org events and video_ready.
+        let live = Hub::start(&db, settings.live.clone()).await?;
         let summaries = SummaryEngine::new(
             db.clone(),
             YouTubeClient::new(settings.summaries.youtube.clone())?,
             summarizer::from_settings(settings.summaries.openai.clone())?,
-            VideoWaiter::start(&db).await?,
+            VideoWaiter::on(live.video_ready()),
             settings.summaries.clone(),
             settings.billing.plans.clone(),
         );
@@ -231,12 +235,14 @@ impl Application {
                 settings.billing.dodo.clone(),
             )?,
             web: Arc::new(web),
+            live: live.clone(),
         });
         Ok(Application {
             listener,
             router,
             db,
             summaries,
+            live,
             embedded,
             metrics,
         })
@@ -272,6 +278,7 @@ impl Application {
             router,
             db,
             summaries,
+            live,
             embedded,
             metrics,
         } = self;
@@ -279,8 +286,12 @@ impl Application {
         // Graceful shutdown waits for in-flight requests, but not forever: a
         // stuck client must not keep the process (and the database) up.
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let streams = live.clone();
         let signal = async move {
             shutdown.await;
+            // Event streams never end by themselves: end them, or graceful
+            // shutdown would wait for them its whole grace.
+            streams.stop();
             let _ = stopping_tx.send(true);
         };
         let server = axum::serve(
@@ -305,6 +316,7 @@ impl Application {
         tracing::info!("HTTP server stopped; closing the database");
         drop(metrics);
         summaries.stop();
+        live.stop();
         // Closing waits for every connection to come back; a stuck one must
         // not keep the process (and the embedded database) up past 10 s.
         if tokio::time::timeout(Duration::from_secs(2), db.close())
@@ -356,6 +368,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/o/{slug}/events", get(events::org_events))
         .merge(api::router(&state))
         .route(
             "/webhooks/dodo",

@@ -58,14 +58,14 @@ struct Answer {
 /// the same folder (it joins the running cluster, and never stops it).
 /// Dropping it kills whatever still runs there and removes the folder, so
 /// a failed test leaves nothing behind.
-struct Cluster {
+pub(crate) struct Cluster {
     /// Leaked: a [`TestDb`] on this cluster needs it for the whole test.
     pg: &'static EmbeddedPostgres,
     dir: PathBuf,
 }
 
 impl Cluster {
-    async fn join(dir: &Path) -> Cluster {
+    pub(crate) async fn join(dir: &Path) -> Cluster {
         let options = EmbeddedOptions {
             data_dir: dir.to_owned(),
             bin_dir: None,
@@ -83,7 +83,7 @@ impl Cluster {
         }
     }
 
-    async fn superuser(&self) -> PgConnection {
+    pub(crate) async fn superuser(&self) -> PgConnection {
         PgConnection::connect_with(&self.pg.superuser_options("tldw"))
             .await
             .unwrap()
@@ -110,7 +110,7 @@ impl Cluster {
 
     /// `pg_ctl restart -m fast` as the cluster's OS user, with the server's
     /// output to its log (an inherited stdout would outlive pg_ctl).
-    fn restart(&self) {
+    pub(crate) fn restart(&self) {
         let mut command = Command::new(self.pg.bin_dir().join("pg_ctl"));
         command
             .arg("restart")
@@ -146,7 +146,7 @@ impl Drop for Cluster {
     }
 }
 
-fn data_dir(tag: &str) -> PathBuf {
+pub(crate) fn data_dir(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
         "tldw-{tag}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]

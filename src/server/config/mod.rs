@@ -4,8 +4,10 @@
 //! and secrets are wrapped so that `Debug` and logs print `[REDACTED]`.
 
 mod billing;
+mod live;
 
 pub use billing::{BillingSettings, DodoBilling};
+pub use live::LiveSettings;
 use secrecy::SecretString;
 use std::{net::IpAddr, path::PathBuf};
 
@@ -50,6 +52,8 @@ pub struct Settings {
     /// `METRICS_ADDR` (`127.0.0.1:9100`): serve Prometheus metrics at
     /// `/metrics` on this address, apart from the public port; unset: off.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `TLDW_LIVE_*`: the org event streams (see `config::live`).
+    pub live: LiveSettings,
 }
 
 /// How summaries are made and counted.
@@ -366,6 +370,7 @@ impl Settings {
         let billing = billing::billing_settings(&get)?;
         let site_root = get("LEPTOS_SITE_ROOT").map(PathBuf::from);
         let metrics_addr = metrics_addr(get("METRICS_ADDR"), host, port)?;
+        let live = live::live_settings(&get)?;
         Ok(Settings {
             host,
             port,
@@ -381,6 +386,7 @@ impl Settings {
             billing,
             site_root,
             metrics_addr,
+            live,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod csrf;
 pub mod ctx;
 pub mod error_response;
+pub mod events;
 pub mod health;
 pub mod state;
 

@@ -6,6 +6,7 @@ use crate::server::{
     auth::identity::Authenticator,
     clients::mailer::Mailer,
     db::Db,
+    live::Hub,
     services::{billing::Billing, summaries::SummaryEngine},
 };
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub summaries: SummaryEngine,
     pub billing: Billing,
     pub web: Arc<WebSettings>,
+    /// The org event streams' fan-out (`GET /o/{slug}/events`).
+    pub live: Hub,
 }
 
 /// Facts about how we are served that requests need.

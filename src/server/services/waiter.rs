@@ -13,7 +13,8 @@ use crate::server::db::Db;
 #[derive(Clone)]
 pub struct VideoWaiter {
     sender: broadcast::Sender<String>,
-    task: tokio::task::AbortHandle,
+    /// Only when it listens on a connection of its own ([`VideoWaiter::start`]).
+    task: Option<tokio::task::AbortHandle>,
 }
 
 /// How soon a waiter first re-checks without a notification…
@@ -49,12 +50,23 @@ impl VideoWaiter {
             }
         })
         .abort_handle();
-        Ok(VideoWaiter { sender, task })
+        Ok(VideoWaiter {
+            sender,
+            task: Some(task),
+        })
+    }
+
+    /// Fed by the process's one LISTEN connection (`live::Hub::video_ready`)
+    /// instead of a connection of its own.
+    pub fn on(sender: broadcast::Sender<String>) -> VideoWaiter {
+        VideoWaiter { sender, task: None }
     }
 
     /// Ends the LISTEN connection; the pool cannot close while it is held.
     pub fn stop(&self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 
     /// Resolves when `video_id` is notified or `poll` passes, whichever
