@@ -548,9 +548,7 @@ impl Process {
         let child = command.spawn().unwrap();
         let app = TestApp::remote(
             format!("http://127.0.0.1:{port}"),
-            TestDb {
-                name: db.name.clone(),
-            },
+            TestDb::named(&db.name),
         );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -642,9 +640,7 @@ async fn bench_streams() {
     let mut held = Vec::with_capacity(streams);
     let remote = std::sync::Arc::new(TestApp::remote(
         a.app.address.clone(),
-        TestDb {
-            name: db.name.clone(),
-        },
+        TestDb::named(&db.name),
     ));
     for batch in (0..streams).collect::<Vec<_>>().chunks(100) {
         let opening: Vec<_> = batch
