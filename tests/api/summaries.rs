@@ -1848,7 +1848,7 @@ async fn a_transcript_over_the_plans_token_cap_is_refused_before_any_model_call(
             &tube,
             Some(&base),
             &[
-                ("TLDW_MAX_SUMMARY_TOKENS_FREE", "50"),
+                ("TLDW_MAX_SUMMARY_TOKENS_FREE", "10"),
                 ("TLDW_MAX_SUMMARY_TOKENS_PRO", "1000000"),
             ],
         ),
@@ -1877,7 +1877,7 @@ async fn a_transcript_over_the_plans_token_cap_is_refused_before_any_model_call(
         unreachable!()
     };
     assert!(
-        message.contains("over the Free plan's cap of 50 tokens per summary"),
+        message.contains("over the Free plan's cap of 10 tokens per summary"),
         "{message}"
     );
     assert_eq!(

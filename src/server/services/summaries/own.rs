@@ -49,7 +49,10 @@ impl SummaryEngine {
         let cap = self.cap(&mut tx).await?;
         if let Some(message) = cap.refuse(transcript_tokens(&lines)) {
             tx.rollback().await.map_err(db_error)?;
-            return Err(AppError::field("transcript", message));
+            return Err(AppError::field(
+                "transcript",
+                format!("{message} Nothing was charged."),
+            ));
         }
         let reservation =
             match quota::reserve(&mut tx, member.org.user_id, video, &self.plans).await? {
