@@ -23,6 +23,9 @@ export const fakeOpenAIURL = 'http://127.0.0.1:3105';
 export const modelFailureCooldownSeconds = 3;
 const dodoWebhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const dodoApiKey = 'dodo_e2e_key';
+// The fake Clerk's Backend API key and webhook signing secret (test-only).
+const clerkSecretKey = 'sk_test_e2e_clerk';
+const clerkWebhookSecret = 'whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=';
 // Small enough for a journey to run out.
 export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
@@ -104,7 +107,13 @@ export default defineConfig({
       url: `${fakeClerkURL}/healthz`,
       timeout: 30_000,
       reuseExistingServer: false,
-      env: { FAKE_CLERK_PORT: '3102', FAKE_CLERK_AZP: clerkAppURL },
+      env: {
+        FAKE_CLERK_PORT: '3102',
+        FAKE_CLERK_AZP: clerkAppURL,
+        FAKE_CLERK_SECRET_KEY: clerkSecretKey,
+        FAKE_CLERK_WEBHOOK_URL: `${clerkAppURL}/webhooks/clerk`,
+        FAKE_CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
+      },
     },
     {
       command: server,
@@ -121,6 +130,9 @@ export default defineConfig({
         TLDW_DATA_DIR: `${dataDir}-clerk`,
         CLERK_ISSUER: fakeClerkURL,
         CLERK_AUTHORIZED_PARTIES: clerkAppURL,
+        CLERK_API_URL: fakeClerkURL,
+        CLERK_SECRET_KEY: clerkSecretKey,
+        CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
       } as Record<string, string>,
     },
     {
