@@ -26,6 +26,9 @@ const dodoApiKey = 'dodo_e2e_key';
 // A second process of the main app on the same database (it joins the
 // embedded cluster in the same folder): live updates cross processes.
 export const secondProcessURL = 'http://127.0.0.1:3107';
+// The fake Clerk's Backend API key and webhook signing secret (test-only).
+const clerkSecretKey = 'sk_test_e2e_clerk';
+const clerkWebhookSecret = 'whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=';
 // Small enough for a journey to run out.
 export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
@@ -124,7 +127,13 @@ export default defineConfig({
       url: `${fakeClerkURL}/healthz`,
       timeout: 30_000,
       reuseExistingServer: false,
-      env: { FAKE_CLERK_PORT: '3102', FAKE_CLERK_AZP: clerkAppURL },
+      env: {
+        FAKE_CLERK_PORT: '3102',
+        FAKE_CLERK_AZP: clerkAppURL,
+        FAKE_CLERK_SECRET_KEY: clerkSecretKey,
+        FAKE_CLERK_WEBHOOK_URL: `${clerkAppURL}/webhooks/clerk`,
+        FAKE_CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
+      },
     },
     {
       command: server,
@@ -141,6 +150,9 @@ export default defineConfig({
         TLDW_DATA_DIR: `${dataDir}-clerk`,
         CLERK_ISSUER: fakeClerkURL,
         CLERK_AUTHORIZED_PARTIES: clerkAppURL,
+        CLERK_API_URL: fakeClerkURL,
+        CLERK_SECRET_KEY: clerkSecretKey,
+        CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
       } as Record<string, string>,
     },
     {

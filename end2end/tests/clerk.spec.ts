@@ -35,3 +35,35 @@ test('with Clerk configured, a Clerk session lands in its Clerk org', async ({ p
   await page.goto('/app');
   await expect(page).toHaveURL(/\/sign-in\?next=/);
 });
+
+test('Clerk decides: the email comes from Clerk, and a removal in Clerk closes the org at once', async ({ page, request, context }) => {
+  const suffix = `${Date.now().toString(36)}r`;
+  const sub = `user_e2e_${suffix}`;
+  const org = `org_e2e_${suffix}`;
+  const slug = `clerk-crew-${suffix}`;
+  const token = await (
+    await request.get(`${fakeClerkURL}/token?sub=${sub}&org=${org}&slug=${slug}&role=admin&email=crew-${suffix}@example.com`)
+  ).text();
+  await context.addCookies([{ name: '__session', value: token, url: clerkAppURL }]);
+
+  // The session token carries no email: the server read it from Clerk's Backend API.
+  await page.goto('/account');
+  await expect(page.getByText(`crew-${suffix}@example.com`)).toBeVisible();
+  await page.goto(`/o/${slug}`);
+  await expect(page.getByTestId('org-name')).toHaveText(slug);
+
+  // An admin removes the member in Clerk; Clerk's webhook arrives.
+  const sent = await (
+    await request.get(`${fakeClerkURL}/send-webhook?type=organizationMembership.deleted&user=${sub}&org=${org}`)
+  ).json();
+  expect(sent.status).toBe(200);
+  expect(JSON.parse(sent.body).outcome).toBe('applied');
+
+  // The same (still unexpired) token no longer opens the org.
+  const response = await page.goto(`/o/${slug}`);
+  expect(response?.status()).toBe(404);
+  await expect(page.getByTestId('org-name')).toHaveCount(0);
+  await page.screenshot(shot('clerk-removed'));
+  await page.goto('/app');
+  await expect(page.getByTestId('org-name')).not.toHaveText(slug);
+});

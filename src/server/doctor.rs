@@ -350,7 +350,18 @@ pub fn settings_checks(settings: &Settings, env: &dyn Fn(&str) -> Option<String>
     checks.push(Check::new(
         MAIL,
         match (&settings.auth, &settings.smtp_url) {
-            (AuthSettings::Clerk(_), _) => Ok("Clerk signs people in".into()),
+            (AuthSettings::Clerk(clerk), _) if clerk.secret_key.is_none() && public => Err(
+                "Clerk without CLERK_SECRET_KEY: Clerk users' emails cannot be read, so they cannot check out or accept invitations".into(),
+            ),
+            (AuthSettings::Clerk(clerk), _) => Ok(format!(
+                "Clerk signs people in; emails {}; memberships follow {}",
+                if clerk.secret_key.is_some() { "from the Backend API" } else { "unknown (no CLERK_SECRET_KEY)" },
+                if clerk.webhooks.is_some() {
+                    "tokens and webhooks"
+                } else {
+                    "tokens only (no CLERK_WEBHOOK_SECRET: stored rows are not pruned)"
+                },
+            )),
             (AuthSettings::Builtin, Some(_)) => Ok("built-in accounts, invitations sent through SMTP_URL".into()),
             (AuthSettings::Builtin, None) if public => Err(
                 "built-in accounts without SMTP_URL: invitation emails are never sent (links are only shown to the inviter)".into(),

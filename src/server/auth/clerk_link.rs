@@ -286,13 +286,14 @@ async fn ensure_membership(
     let role = role_for(clerk_org.role.as_deref());
     // Written only when the role changes, so a member's every token does
     // not cost a write; a newer webhook's role is not overwritten by an
-    // older token's.
+    // older token's. `iat` has whole seconds: of two tokens from the same
+    // second, the one that arrives later wins.
     let changed = sqlx::query(
         "insert into users (org_id, id, account_id, role, clerk_synced_at) values ($1, $2, $3, $4, $5)
          on conflict (org_id, account_id) do update
              set role = excluded.role, clerk_synced_at = excluded.clerk_synced_at
              where users.role is distinct from excluded.role
-               and (users.clerk_synced_at is null or users.clerk_synced_at < excluded.clerk_synced_at)",
+               and (users.clerk_synced_at is null or users.clerk_synced_at <= excluded.clerk_synced_at)",
     )
     .bind(org.as_uuid())
     .bind(Uuid::new_v4())

@@ -132,12 +132,17 @@ impl Authenticator {
                             tracing::info!("a Clerk token for a user deleted in Clerk");
                             return Ok(None);
                         };
-                        // A token whose org was refused (Clerk removed the
-                        // member after issuing it) is not remembered: a
-                        // fresh token after a re-add has the same key.
-                        let refused = session.org.is_some()
-                            && matches!(account.session, SessionHandle::Clerk { member: None, .. });
-                        if !refused {
+                        // A token outranked by a newer webhook (its org
+                        // refused, or another role) is not remembered: a
+                        // fresh token after Clerk's change has the same key.
+                        let outranked = match (&session.org, &account.session) {
+                            (Some(org), SessionHandle::Clerk { member, .. }) => {
+                                member.as_ref().map(|m| m.role)
+                                    != Some(clerk_link::role_for(org.role.as_deref()))
+                            }
+                            _ => false,
+                        };
+                        if !outranked {
                             db.identity().remember_clerk_account(key, &account);
                         }
                         Ok(Some(account))
