@@ -128,8 +128,8 @@ mod browser {
                     live.bump(&event.type_());
                 }
             });
-            let _ = source
-                .add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
+            let _ =
+                source.add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
             handlers.push(on_event);
         }
         let mut healthy = false;

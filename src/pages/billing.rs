@@ -54,7 +54,14 @@ pub fn BillingPage() -> impl IntoView {
     follow_link(actions.checkout);
     follow_link(actions.portal);
     let data = Resource::new(
-        move || (slug(), actions.change.version().get(), live.billing.get(), live.usage.get()),
+        move || {
+            (
+                slug(),
+                actions.change.version().get(),
+                live.billing.get(),
+                live.usage.get(),
+            )
+        },
         |(slug, _, _, _)| get_billing(slug),
     );
     view! {

@@ -34,7 +34,15 @@ pub fn OrgHome() -> impl IntoView {
     let cursor = move || query.read().get("cursor");
     let summarize = ServerAction::<Summarize>::new();
     let data = Resource::new(
-        move || (slug(), filter(), cursor(), live.usage.get(), live.history.get()),
+        move || {
+            (
+                slug(),
+                filter(),
+                cursor(),
+                live.usage.get(),
+                live.history.get(),
+            )
+        },
         |(slug, filter, cursor, _, _)| async move {
             (
                 get_org(slug.clone()).await,

@@ -74,7 +74,10 @@ impl Stream {
         let mut stream = Stream::open(app, &who.cookie, &who.slug, None)
             .await
             .unwrap_or_else(|reply| panic!("stream refused: {reply:?}"));
-        let first = stream.frame(Duration::from_secs(5)).await.expect("no opening frame");
+        let first = stream
+            .frame(Duration::from_secs(5))
+            .await
+            .expect("no opening frame");
         assert_eq!(first.event, None, "{first:?}");
         let id = first.id.expect("the opening frame carries an id");
         (stream, id)
@@ -243,8 +246,12 @@ async fn a_webhook_plan_upgrade_sends_billing_and_usage() {
     .unwrap();
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let timestamp = now.timestamp();
-    let signature =
-        WebhookVerifier::sign(&WebhookSecret::parse(WEBHOOK_SECRET).unwrap(), &id, timestamp, &body);
+    let signature = WebhookVerifier::sign(
+        &WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
+        &id,
+        timestamp,
+        &body,
+    );
     let sent = Instant::now();
     let reply = Reply::read(
         b.client
@@ -367,7 +374,10 @@ async fn a_reconnect_resyncs_only_when_something_may_have_been_missed() {
     let mut elsewhere = Stream::open(&b, &owner.cookie, &owner.slug, Some(&id))
         .await
         .unwrap();
-    elsewhere.frame(Duration::from_secs(2)).await.expect("opening");
+    elsewhere
+        .frame(Duration::from_secs(2))
+        .await
+        .expect("opening");
     elsewhere.expect(&["resync"], Duration::from_secs(1)).await;
 
     // Something of the org happened while away: resync.
@@ -405,13 +415,21 @@ async fn the_triggers_announce_committed_changes_with_only_the_org_and_the_kind(
     .await
     .unwrap();
     assert_eq!(definer.len(), 7, "{definer:?}");
-    assert!(definer.iter().all(|(name, definer)| name == "notify_org_change" && !definer));
+    assert!(
+        definer
+            .iter()
+            .all(|(name, definer)| name == "notify_org_change" && !definer)
+    );
 
     let db = test_db.db(2).await;
     let (org, _) = seed_org(&db, "trigger-org").await;
-    let mut listener = sqlx::postgres::PgListener::connect_with(&sqlx::PgPool::connect_with(test_db.app_options()).await.unwrap())
-        .await
-        .unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect_with(
+        &sqlx::PgPool::connect_with(test_db.app_options())
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     listener.listen("tldw_org_events").await.unwrap();
     let insert = format!(
         "insert into usage_counters (org_id, period_start, period_end, used)
@@ -450,7 +468,11 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
     let began = Instant::now();
     a.stop().await.unwrap();
     // The grace period is 8 s; a stream must not hold shutdown that long.
-    assert!(began.elapsed() < Duration::from_secs(4), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        began.elapsed()
+    );
     assert!(stream.frame(Duration::from_secs(1)).await.is_none());
 }
 
@@ -557,7 +579,11 @@ impl Process {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "{} never became ready", bin.display());
+            assert!(
+                Instant::now() < deadline,
+                "{} never became ready",
+                bin.display()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Process { child, app }
@@ -629,7 +655,9 @@ async fn bench_streams() {
         let reply = rest(&b, member, video).await;
         let answered = sent.elapsed();
         assert!(reply.status == 200 || reply.status == 201, "{reply:?}");
-        let arrived = stream.expect(&["usage", "history"], Duration::from_secs(5)).await;
+        let arrived = stream
+            .expect(&["usage", "history"], Duration::from_secs(5))
+            .await;
         to_event.push(arrived - sent);
         to_answer.push(answered);
     }
@@ -732,8 +760,13 @@ async fn bench_triggers() {
     .await
     .unwrap();
     let tables = [
-        "usage_counters", "usage_records", "user_summaries", "own_transcript_summaries",
-        "subscriptions", "payments", "billing_events",
+        "usage_counters",
+        "usage_records",
+        "user_summaries",
+        "own_transcript_summaries",
+        "subscriptions",
+        "payments",
+        "billing_events",
     ];
     let mut next_org = 0;
     let limits = r#"{"free": 100000000, "pro": 100000000, "team": 100000000}"#;
@@ -742,10 +775,12 @@ async fn bench_triggers() {
         let enabled = round % 2 == 0;
         for table in tables {
             let verb = if enabled { "enable" } else { "disable" };
-            sqlx::query(sqlx::AssertSqlSafe(format!("alter table {table} {verb} trigger {table}_live")))
-                .execute(&mut owner)
-                .await
-                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "alter table {table} {verb} trigger {table}_live"
+            )))
+            .execute(&mut owner)
+            .await
+            .unwrap();
         }
         for concurrency in [1usize, 8] {
             let per_task = calls / concurrency / 2;
@@ -753,7 +788,8 @@ async fn bench_triggers() {
             let mut tasks = Vec::new();
             for t in 0..concurrency {
                 next_org += 1;
-                let (org, user) = seed_org(&db, &format!("trg{round}-{concurrency}-{t}-{next_org}")).await;
+                let (org, user) =
+                    seed_org(&db, &format!("trg{round}-{concurrency}-{t}-{next_org}")).await;
                 let db = db.clone();
                 let first = (next_org - 1) * per_task;
                 tasks.push(tokio::spawn(async move {
@@ -778,7 +814,12 @@ async fn bench_triggers() {
             for task in tasks {
                 task.await.unwrap();
             }
-            results.push((enabled, concurrency, started.elapsed(), per_task * concurrency));
+            results.push((
+                enabled,
+                concurrency,
+                started.elapsed(),
+                per_task * concurrency,
+            ));
         }
     }
     println!("\ntrigger cost on the charged cache hit (serve_ready_summary + commit)");

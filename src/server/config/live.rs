@@ -40,7 +40,11 @@ pub(super) fn live_settings(
         });
     }
     Ok(LiveSettings {
-        heartbeat: seconds(get, "TLDW_LIVE_HEARTBEAT_SECONDS", defaults.heartbeat.as_secs())?,
+        heartbeat: seconds(
+            get,
+            "TLDW_LIVE_HEARTBEAT_SECONDS",
+            defaults.heartbeat.as_secs(),
+        )?,
         max_streams_per_member: usize::try_from(max).unwrap_or(usize::MAX),
     })
 }

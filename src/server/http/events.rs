@@ -48,9 +48,7 @@ pub async fn org_events(
         .await?
         .ok_or(AppError::Unauthorized)?;
     let member = identity::member_of(&state.db, &account, &slug).await?;
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok());
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let subscription = state
         .live
         .subscribe(member.org.id, member.org.user_id, last_event_id)?;
