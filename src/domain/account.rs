@@ -29,7 +29,9 @@ impl LinkDelivery {
     /// A sentence for the page, `what` being e.g. "a verification link".
     pub fn sentence(self, what: &str, to: &str) -> String {
         match self {
-            LinkDelivery::Sent => format!("We emailed {what} to {to}. It may take a minute to arrive."),
+            LinkDelivery::Sent => {
+                format!("We emailed {what} to {to}. It may take a minute to arrive.")
+            }
             LinkDelivery::Logged => format!(
                 "Email is not set up on this server, so {what} for {to} was written to the server log. Ask the operator for it."
             ),
@@ -46,7 +48,11 @@ mod tests {
 
     #[test]
     fn every_delivery_names_the_link_and_the_address() {
-        for delivery in [LinkDelivery::Sent, LinkDelivery::Logged, LinkDelivery::Failed] {
+        for delivery in [
+            LinkDelivery::Sent,
+            LinkDelivery::Logged,
+            LinkDelivery::Failed,
+        ] {
             let text = delivery.sentence("a reset link", "a@example.com");
             assert!(text.contains("a reset link"), "{text}");
             assert!(text.contains("a@example.com"), "{text}");

@@ -9,7 +9,9 @@ use crate::{
     domain::{AccountStatus, password::MIN_PASSWORD_CHARS},
     error::AppError,
     server_fns::{
-        account::{ChangeEmail, ChangePassword, DeleteAccount, ResendVerification, get_account_status},
+        account::{
+            ChangeEmail, ChangePassword, DeleteAccount, ResendVerification, get_account_status,
+        },
         auth::{SignOut, SignOutEverywhere, whoami},
     },
 };

@@ -15,7 +15,11 @@ fn query(name: &'static str) -> String {
 }
 
 #[component]
-pub(crate) fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> impl IntoView {
+pub(crate) fn AuthCard(
+    title: &'static str,
+    subtitle: &'static str,
+    children: Children,
+) -> impl IntoView {
     view! {
         <Title text=title />
         <section class="mx-auto flex max-w-md flex-col px-4 py-12 sm:py-20">

@@ -93,13 +93,8 @@ pub async fn change_password(
     use crate::server::{http::ctx::serve, services::account_lifecycle};
     serve(async |ctx| {
         let account = ctx.account().await?;
-        account_lifecycle::change_password(
-            &ctx.state.db,
-            &account,
-            current_password,
-            &new_password,
-        )
-        .await
+        account_lifecycle::change_password(&ctx.state.db, &account, current_password, &new_password)
+            .await
     })
     .await
 }
@@ -132,7 +127,7 @@ pub async fn delete_account(password: String) -> Result<(), AppError> {
         let account = ctx.account().await?;
         account_lifecycle::delete_account(&ctx.state.db, &account, password).await?;
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
-        leptos_axum::redirect("/?account=deleted");
+        leptos_axum::redirect("/sign-in?account=deleted");
         Ok(())
     })
     .await

@@ -20,6 +20,7 @@ mod identity_cache;
 mod invitations;
 mod languages;
 mod leptos_toml;
+mod lifecycle;
 mod mail;
 mod metrics;
 mod orgs;

@@ -251,7 +251,14 @@ async fn send_verification_link(
          Until you do, you can use your personal workspace, but you can't join an organization by invitation.\n\n\
          If you didn't create a tldw account, ignore this email."
     );
-    Ok(deliver(mailer, email, "Confirm your email for tldw", &body, Some(&link)).await)
+    Ok(deliver(
+        mailer,
+        email,
+        "Confirm your email for tldw",
+        &body,
+        Some(&link),
+    )
+    .await)
 }
 
 async fn set_verified(db: &Db, account: AccountId, email: &str) -> Result<bool, AppError> {
@@ -295,7 +302,10 @@ pub async fn after_sign_up(
 
 /// Whether the account has proved its address. Clerk accounts count as
 /// proved: Clerk verified the address before issuing their token.
-pub async fn is_verified(conn: &mut sqlx::PgConnection, account: AccountId) -> Result<bool, AppError> {
+pub async fn is_verified(
+    conn: &mut sqlx::PgConnection,
+    account: AccountId,
+) -> Result<bool, AppError> {
     let verified: Option<bool> = sqlx::query_scalar(
         "select email_verified_at is not null or clerk_user_id is not null from accounts where id = $1",
     )
@@ -334,11 +344,14 @@ pub async fn resend_verification(
     let verified = is_verified(tx.conn(), account.id).await?;
     tx.commit().await?;
     if verified {
-        return Err(AppError::Conflict(format!(
-            "{email} is already verified."
-        )));
+        return Err(AppError::Conflict(format!("{email} is already verified.")));
     }
-    rate_limit::hit(db, &format!("links:account:{}", account.id), LINKS_PER_MAILBOX).await?;
+    rate_limit::hit(
+        db,
+        &format!("links:account:{}", account.id),
+        LINKS_PER_MAILBOX,
+    )
+    .await?;
     send_verification_link(db, mailer, account.id, &email, site_origin).await
 }
 
@@ -429,8 +442,17 @@ pub async fn request_password_reset(
         tracing::info!("password reset asked for an address without an account");
         return Ok(());
     };
-    let token = issue(db, AccountId::from_uuid(account), Purpose::ResetPassword, &email).await?;
-    let link = format!("{site_origin}{}?token={token}", Purpose::ResetPassword.path());
+    let token = issue(
+        db,
+        AccountId::from_uuid(account),
+        Purpose::ResetPassword,
+        &email,
+    )
+    .await?;
+    let link = format!(
+        "{site_origin}{}?token={token}",
+        Purpose::ResetPassword.path()
+    );
     let body = format!(
         "Someone (hopefully you) asked to reset the password of the tldw account for {email}.\n\n\
          Choose a new password here (the link works once, for one hour):\n{link}\n\n\
@@ -441,7 +463,14 @@ pub async fn request_password_reset(
     // the account exists, or its timing would tell.
     let mailer = mailer.clone();
     tokio::spawn(async move {
-        deliver(&mailer, &email, "Reset your tldw password", &body, Some(&link)).await;
+        deliver(
+            &mailer,
+            &email,
+            "Reset your tldw password",
+            &body,
+            Some(&link),
+        )
+        .await;
     });
     Ok(())
 }
@@ -492,8 +521,18 @@ pub async fn reset_password(
 }
 
 /// Checks the signed-in account's password (rate limited per account).
-async fn check_password(db: &Db, account: &CurrentAccount, password: String, field: &str) -> Result<(), AppError> {
-    rate_limit::hit(db, &format!("password:account:{}", account.id), PASSWORD_CHECKS).await?;
+async fn check_password(
+    db: &Db,
+    account: &CurrentAccount,
+    password: String,
+    field: &str,
+) -> Result<(), AppError> {
+    rate_limit::hit(
+        db,
+        &format!("password:account:{}", account.id),
+        PASSWORD_CHECKS,
+    )
+    .await?;
     let mut tx = db.shared().await?;
     let hash: Option<String> =
         sqlx::query_scalar("select password_hash from accounts where id = $1")
@@ -518,7 +557,11 @@ pub async fn change_password(
     new_password: &str,
 ) -> Result<u64, AppError> {
     let this_session = builtin_session(account)?.to_vec();
-    let email = account.email.as_ref().map(Email::as_str).unwrap_or_default();
+    let email = account
+        .email
+        .as_ref()
+        .map(Email::as_str)
+        .unwrap_or_default();
     let password = NewPassword::parse(new_password, email)
         .map_err(|e| AppError::field("new_password", e.to_string()))?;
     check_password(db, account, current, "current_password").await?;
@@ -561,7 +604,12 @@ pub async fn request_email_change(
         ));
     }
     check_password(db, account, password, "password").await?;
-    rate_limit::hit(db, &format!("links:account:{}", account.id), LINKS_PER_MAILBOX).await?;
+    rate_limit::hit(
+        db,
+        &format!("links:account:{}", account.id),
+        LINKS_PER_MAILBOX,
+    )
+    .await?;
     let token = issue(db, account.id, Purpose::ChangeEmail, &new_email).await?;
     let link = format!("{site_origin}{}?token={token}", Purpose::ChangeEmail.path());
     let body = format!(
@@ -569,7 +617,14 @@ pub async fn request_email_change(
          If that was you, confirm it here (the link works once, for {CHANGE_EMAIL_HOURS} hours):\n{link}\n\n\
          If it wasn't, ignore this email: nothing changes."
     );
-    let delivery = deliver(mailer, &new_email, "Confirm your new email for tldw", &body, Some(&link)).await;
+    let delivery = deliver(
+        mailer,
+        &new_email,
+        "Confirm your new email for tldw",
+        &body,
+        Some(&link),
+    )
+    .await;
     if let Some(old) = &account.email {
         let notice = format!(
             "Someone signed in to your tldw account asked to change its email from {old} to {new_email}.\n\n\
@@ -577,7 +632,14 @@ pub async fn request_email_change(
              If this wasn't you, change your password now (or use \"Forgot password?\" on the sign-in page): \
              that signs everyone else out."
         );
-        deliver(mailer, old, "Your tldw email is being changed", &notice, None).await;
+        deliver(
+            mailer,
+            old,
+            "Your tldw email is being changed",
+            &notice,
+            None,
+        )
+        .await;
     }
     Ok(delivery)
 }

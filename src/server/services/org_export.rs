@@ -254,7 +254,11 @@ mod tests {
     #[test]
     fn markdown_has_one_title_and_every_summary_below_it() {
         let md = markdown(&sample());
-        assert_eq!(md.lines().filter(|l| l.starts_with("# ")).count(), 1, "{md}");
+        assert_eq!(
+            md.lines().filter(|l| l.starts_with("# ")).count(),
+            1,
+            "{md}"
+        );
         assert!(md.starts_with("# Acme \\[Inc\\] — tldw export"), "{md}");
         assert!(md.contains("Never gives you up."), "{md}");
         assert!(md.contains("## [A \\*song\\*]"), "{md}");
