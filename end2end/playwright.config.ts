@@ -23,6 +23,10 @@ export const fakeOpenAIURL = 'http://127.0.0.1:3105';
 export const modelFailureCooldownSeconds = 3;
 const dodoWebhookSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const dodoApiKey = 'dodo_e2e_key';
+// Account links (verify email, reset password) are mailed through a local
+// SMTP stand-in; specs read them from its mailbox file.
+export const fakeSmtpPort = 3107;
+export const mailboxFile = process.env.FAKE_SMTP_MAILBOX ?? '/tmp/tldw-e2e-mailbox.jsonl';
 // Small enough for a journey to run out.
 export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
@@ -56,6 +60,13 @@ export default defineConfig({
     },
   },
   webServer: [
+    {
+      command: 'node fake-smtp.mjs',
+      port: fakeSmtpPort,
+      timeout: 30_000,
+      reuseExistingServer: false,
+      env: { FAKE_SMTP_PORT: String(fakeSmtpPort), FAKE_SMTP_MAILBOX: mailboxFile },
+    },
     {
       command: 'node fake-youtube.mjs',
       url: `${fakeYouTubeURL}/healthz`,
@@ -92,6 +103,8 @@ export default defineConfig({
         TLDW_DATA_DIR: dataDir,
         TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
         TLDW_FREE_MONTHLY_SUMMARIES: String(freeLimit),
+        SMTP_URL: `smtp://127.0.0.1:${fakeSmtpPort}`,
+        SMTP_FROM: 'tldw <no-reply@tldw.test>',
         DODO_PAYMENTS_API_KEY: dodoApiKey,
         DODO_PAYMENTS_BASE_URL: fakeDodoURL,
         DODO_PAYMENTS_WEBHOOK_KEY: dodoWebhookSecret,
