@@ -29,6 +29,10 @@ export const secondProcessURL = 'http://127.0.0.1:3107';
 // The fake Clerk's Backend API key and webhook signing secret (test-only).
 const clerkSecretKey = 'sk_test_e2e_clerk';
 const clerkWebhookSecret = 'whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=';
+// Account links (verify email, reset password) are mailed through a local
+// SMTP stand-in; specs read them from its mailbox file.
+export const fakeSmtpPort = 3108;
+export const mailboxFile = process.env.FAKE_SMTP_MAILBOX ?? '/tmp/tldw-e2e-mailbox.jsonl';
 // Small enough for a journey to run out.
 export const freeLimit = 3;
 const server = process.env.TLDW_SERVER_BIN ?? '../target/debug/tldw';
@@ -62,6 +66,13 @@ export default defineConfig({
     },
   },
   webServer: [
+    {
+      command: 'node fake-smtp.mjs',
+      port: fakeSmtpPort,
+      timeout: 30_000,
+      reuseExistingServer: false,
+      env: { FAKE_SMTP_PORT: String(fakeSmtpPort), FAKE_SMTP_MAILBOX: mailboxFile },
+    },
     {
       command: 'node fake-youtube.mjs',
       url: `${fakeYouTubeURL}/healthz`,
@@ -98,6 +109,8 @@ export default defineConfig({
         TLDW_DATA_DIR: dataDir,
         TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
         TLDW_FREE_MONTHLY_SUMMARIES: String(freeLimit),
+        SMTP_URL: `smtp://127.0.0.1:${fakeSmtpPort}`,
+        SMTP_FROM: 'tldw <no-reply@tldw.test>',
         DODO_PAYMENTS_API_KEY: dodoApiKey,
         DODO_PAYMENTS_BASE_URL: fakeDodoURL,
         DODO_PAYMENTS_WEBHOOK_KEY: dodoWebhookSecret,

@@ -12,6 +12,7 @@ use crate::{
     components::layout::{SiteFooter, SiteHeader},
     pages::{
         account::AccountPage,
+        account_links::{ForgotPasswordPage, ResetPasswordPage, VerifyEmailPage},
         api_docs::ApiDocsPage,
         app_home::AppHome,
         auth::{SignInPage, SignUpPage},
@@ -76,6 +77,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
                         <Route path=path!("/app") view=AppHome ssr=SsrMode::Async />
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
+                        <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
+                        <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
                         <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug") view=OrgHome ssr=SsrMode::Async />
                         <Route path=path!("/o/:slug/settings") view=OrgSettings ssr=SsrMode::Async />

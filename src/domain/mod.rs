@@ -1,5 +1,6 @@
 //! Values parsed once at the edge: if one exists, it is valid.
 
+pub mod account;
 pub mod api_key;
 pub mod api_reference;
 pub mod billing;
@@ -16,6 +17,7 @@ pub mod transcript_file;
 pub mod usage;
 pub mod video_id;
 
+pub use account::{AccountStatus, LinkDelivery};
 pub use api_key::{API_KEY_PREFIX, ApiKeyName, ApiKeyNameError, ApiKeyView, CreatedApiKey};
 pub use billing::{
     BillingEventView, BillingOverview, CheckoutProgress, PaymentView, SubscriptionView,

@@ -24,10 +24,12 @@ pub enum Permission {
     TransferOwnership,
     /// Create, list and revoke the org's API keys.
     ManageApiKeys,
+    /// Download everything the org has: its history and summaries.
+    ExportData,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::Summarize,
         Permission::ViewHistory,
         Permission::ManageMembers,
@@ -37,6 +39,7 @@ impl Permission {
         Permission::DeleteOrg,
         Permission::TransferOwnership,
         Permission::ManageApiKeys,
+        Permission::ExportData,
     ];
 }
 
@@ -52,7 +55,7 @@ impl OrgRole {
             ManageMembers | ManageInvitations | ManageBilling | RenameOrg | ManageApiKeys => {
                 self >= OrgRole::Admin
             }
-            DeleteOrg | TransferOwnership => self == OrgRole::Owner,
+            DeleteOrg | TransferOwnership | ExportData => self == OrgRole::Owner,
         }
     }
 
@@ -95,6 +98,7 @@ mod tests {
             (DeleteOrg, [true, false, false]),
             (TransferOwnership, [true, false, false]),
             (ManageApiKeys, [true, true, false]),
+            (ExportData, [true, false, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (permission, by_role) in expected {

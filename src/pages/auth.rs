@@ -15,7 +15,11 @@ fn query(name: &'static str) -> String {
 }
 
 #[component]
-fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> impl IntoView {
+pub(crate) fn AuthCard(
+    title: &'static str,
+    subtitle: &'static str,
+    children: Children,
+) -> impl IntoView {
     view! {
         <Title text=title />
         <section class="mx-auto flex max-w-md flex-col px-4 py-12 sm:py-20">
@@ -65,6 +69,7 @@ pub fn SignInPage() -> impl IntoView {
     let errors = FormErrors::of(action);
     let next = query("next");
     let everywhere = query("signed_out") == "everywhere";
+    let deleted = query("account") == "deleted";
     let sign_up_link = if next.is_empty() {
         "/sign-up".to_owned()
     } else {
@@ -80,6 +85,11 @@ pub fn SignInPage() -> impl IntoView {
                     "You were signed out on every device."
                 </p>
             })}
+            {deleted.then(|| view! {
+                <p role="status" class="mb-4 rounded-lg bg-emerald-50 px-4 py-3 text-sm text-emerald-800">
+                    "Your account was deleted. Thank you for using tldw."
+                </p>
+            })}
             <ActionForm action attr:class="space-y-4">
                 <ErrorBanner error=errors.general() />
                 <input type="hidden" name="next" value=next />
@@ -87,6 +97,9 @@ pub fn SignInPage() -> impl IntoView {
                 <TextField label="Password" name="password" kind="password" autocomplete="current-password" error=errors.field("password") />
                 <SubmitButton label="Sign in" pending=action.pending() />
             </ActionForm>
+            <p class="mt-4 text-sm">
+                <a href="/forgot-password" class="font-medium text-indigo-700 hover:underline">"Forgot password?"</a>
+            </p>
             <p class="mt-6 text-sm text-slate-600">
                 "New to tldw? " <a href=sign_up_link class="font-medium text-indigo-700 hover:underline">"Create an account"</a>
             </p>

@@ -1,6 +1,7 @@
 //! One module per route.
 
 pub mod account;
+pub mod account_links;
 pub mod api_docs;
 pub mod app_home;
 pub mod auth;

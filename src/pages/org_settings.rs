@@ -124,6 +124,7 @@ fn SettingsBody(page: OrgPage, actions: Actions) -> impl IntoView {
             })}
             {role.allows(Permission::ManageApiKeys).then(|| view! { <ApiKeysPanel slug=slug.clone() role actions /> })}
             {(!page.org.personal).then(|| view! { <LeavePanel slug=slug.clone() action=actions.leave /> })}
+            {role.allows(Permission::ExportData).then(|| view! { <ExportPanel slug=slug.clone() /> })}
             {(role.allows(Permission::DeleteOrg) && !page.org.personal).then(|| view! { <DeletePanel slug=slug.clone() action=actions.delete /> })}
         </div>
     }
@@ -537,6 +538,25 @@ fn DeletePanel(slug: String, action: ServerAction<DeleteOrg>) -> impl IntoView {
                 <div class="flex-1"><TextField label="Organization slug" name="confirm" error=errors.field("confirm") /></div>
                 <div class="sm:pt-6"><SubmitButton label="Delete organization" pending=action.pending() danger=true /></div>
             </ActionForm>
+        </Panel>
+    }
+}
+
+/// Owners download the org's history and summaries (the REST route, with
+/// the session cookie: a plain link, so it works without JavaScript).
+#[component]
+fn ExportPanel(slug: String) -> impl IntoView {
+    let json = format!("/api/v1/orgs/{slug}/export?format=json");
+    let markdown = format!("/api/v1/orgs/{slug}/export?format=markdown");
+    view! {
+        <Panel title="Export data" id="export">
+            <p class="text-sm text-slate-700">
+                "Download this organization's history with every summary it got: JSON for programs, Markdown to read or keep in your notes. Only owners can export."
+            </p>
+            <div class="flex flex-wrap gap-3">
+                <a href=json download="" data-testid="export-json" class="rounded-lg border border-slate-300 px-4 py-2 font-semibold hover:bg-slate-50">"Download JSON"</a>
+                <a href=markdown download="" data-testid="export-markdown" class="rounded-lg border border-slate-300 px-4 py-2 font-semibold hover:bg-slate-50">"Download Markdown"</a>
+            </div>
         </Panel>
     }
 }

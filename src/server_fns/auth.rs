@@ -29,6 +29,17 @@ pub async fn sign_up(
             &password,
         )
         .await?;
+        if let Ok(email) = crate::domain::Email::parse(&email) {
+            crate::server::services::account_lifecycle::after_sign_up(
+                &ctx.state.db,
+                &ctx.state.mailer,
+                account,
+                &email,
+                next.as_deref(),
+                &ctx.site_origin(),
+            )
+            .await?;
+        }
         ctx.start_session(account, Some(org), next).await
     })
     .await

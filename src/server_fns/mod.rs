@@ -3,6 +3,7 @@
 //! fixed names (`/api/auth/sign-in`…), so tests, logs and API users can rely
 //! on them.
 
+pub mod account;
 pub mod api_docs;
 pub mod api_keys;
 pub mod auth;

@@ -9,7 +9,7 @@ use tokio::{
 };
 
 /// A minimal SMTP server (RFC 5321 happy path) that keeps every message.
-async fn fake_smtp(refuse_recipients: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn fake_smtp(refuse_recipients: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let messages = Arc::new(Mutex::new(Vec::new()));

@@ -20,6 +20,7 @@ mod identity_cache;
 mod invitations;
 mod languages;
 mod leptos_toml;
+mod lifecycle;
 mod live;
 mod mail;
 mod member_data;

@@ -968,6 +968,35 @@ async fn every_route_answers_as_its_openapi_document_says() {
         403
     );
 
+    // The export: owners only, JSON by default, a bad format named.
+    let export = format!("{org}/export");
+    let t = "/api/v1/orgs/{slug}/export";
+    let json_export = checked(c, &app, Method::GET, t, &export, o, None).await;
+    assert_eq!(json_export.status, 200, "{}", json_export.body);
+    assert!(
+        !json_export.json::<Value>()["summaries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        checked(c, &app, Method::GET, t, &export, m, None)
+            .await
+            .status,
+        403
+    );
+    let bad = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{export}?format=pdf"),
+        o,
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+
     contract.assert_everything_called();
 }
 

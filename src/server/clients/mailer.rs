@@ -62,4 +62,24 @@ impl Mailer {
             .context("the SMTP server refused the invitation email")?;
         Ok(true)
     }
+
+    /// Sends one plain-text email (account links and notices). `Ok(false)`
+    /// when mail is off.
+    #[tracing::instrument(skip(self, body), fields(to = %to))]
+    pub async fn send_text(&self, to: &Email, subject: &str, body: &str) -> anyhow::Result<bool> {
+        let Mailer::Smtp { transport, from } = self else {
+            return Ok(false);
+        };
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to.as_str().parse().context("invalid recipient")?)
+            .subject(subject)
+            .body(body.to_owned())
+            .context("could not build the email")?;
+        transport
+            .send(message)
+            .await
+            .context("the SMTP server refused the email")?;
+        Ok(true)
+    }
 }

@@ -19,6 +19,10 @@ pub const SHARED_TABLES: &[(&str, &str)] = &[
     ),
     ("sessions", "sign-in sessions belong to accounts, not orgs"),
     (
+        "account_tokens",
+        "emailed account links (verify email, reset password) belong to accounts, not orgs; hashes only",
+    ),
+    (
         "rate_limits",
         "attempt counters keyed by client address, email, member or API key id (the summary throttles); no org_id",
     ),

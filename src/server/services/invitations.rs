@@ -319,6 +319,13 @@ pub async fn accept(db: &Db, account: &CurrentAccount, token: &str) -> Result<Or
             found.email
         )));
     }
+    // Finding 10: only an address the account proved may join by invitation.
+    if !super::account_lifecycle::is_verified(tx.conn(), account.id).await? {
+        return Err(AppError::Refused(format!(
+            "Confirm your email address first: open the link we sent to {}, or send a new one from your account page (/account). Then accept again.",
+            found.email
+        )));
+    }
     let user = match orgs::insert_member(tx.conn(), org, account.id, found.role).await {
         Ok(user) => user,
         Err(error) if unique_violation(&error).as_deref() == Some("users_org_account_key") => {

@@ -2,12 +2,14 @@
 //! not only hidden in the UI: every function that acts in an org takes the
 //! `CurrentMember` and checks its permission first.
 
+pub mod account_lifecycle;
 pub mod accounts;
 pub mod api_keys;
 pub mod billing;
 pub mod idempotency;
 pub mod invitations;
 pub mod members;
+pub mod org_export;
 pub mod orgs;
 pub mod quota;
 pub mod summaries;

@@ -8,6 +8,7 @@
 mod billing;
 mod caller;
 mod docs;
+mod export;
 mod idempotent;
 mod input;
 mod invitations;
@@ -170,6 +171,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::me))
         .routes(routes!(orgs::get_org, orgs::patch_org))
         .routes(routes!(orgs::list_members))
+        .routes(routes!(export::export_org))
         .routes(routes!(orgs::patch_member, orgs::delete_member))
         .routes(routes!(
             invitations::list_invitations,
