@@ -107,8 +107,15 @@ impl Ctx {
         }
     }
 
+    /// Served over https (PUBLIC_URL, or a trusted proxy's
+    /// `X-Forwarded-Proto`): the cookie is `__Host-` and `Secure` then.
     pub fn secure_cookies(&self) -> bool {
-        self.state.web.secure_cookies
+        let peer = self
+            .parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        super::security_headers::over_https(&self.state.web, peer, &self.parts.headers)
     }
 
     /// A plain HTML form post (no JavaScript): answered with a redirect, so

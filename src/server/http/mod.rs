@@ -6,6 +6,8 @@ pub mod csrf;
 pub mod ctx;
 pub mod error_response;
 pub mod health;
+pub mod security_headers;
+pub mod serve;
 pub mod state;
 
 pub use state::{AppState, WebSettings};
