@@ -12,9 +12,12 @@ pub struct Email(String);
 pub struct EmailError;
 
 impl Email {
+    /// The longest address SMTP carries (RFC 5321's path limit, less `<>`).
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(input: &str) -> Result<Email, EmailError> {
         let candidate = input.trim().to_lowercase();
-        let valid = candidate.len() <= 254
+        let valid = candidate.len() <= Email::MAX_LEN
             && email_address::EmailAddress::is_valid(&candidate)
             // Deliverable addresses have a dotted domain; `a@localhost` is a typo here.
             && candidate.rsplit_once('@').is_some_and(|(_, domain)| domain.contains('.'));

@@ -7,6 +7,7 @@ pub mod billing;
 pub mod email;
 pub mod ids;
 pub mod membership;
+pub mod next_path;
 pub mod org_name;
 pub mod password;
 pub mod plan;
@@ -25,6 +26,7 @@ pub use billing::{
 pub use email::{Email, EmailError};
 pub use ids::{AccountId, ApiKeyId, InvitationId, OrgId, UserId};
 pub use membership::{InvitationPreview, InvitationView, MemberView, OrgPage, OrgSummary, Viewer};
+pub use next_path::{NextPath, NextPathError};
 pub use org_name::OrgName;
 pub use password::{NewPassword, PasswordError};
 pub use plan::{Plan, PlanCatalog, PlanId};

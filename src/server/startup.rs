@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sqlx::postgres::PgConnectOptions;
 use std::{
-    future::{Future, IntoFuture},
+    future::Future,
     net::SocketAddr,
     str::FromStr,
     sync::Arc,
@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     limit::RequestBodyLimitLayer,
+    timeout::RequestBodyTimeoutLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -31,7 +32,9 @@ use super::{
         roles,
         supervisor::Supervisor,
     },
-    http::{AppState, WebSettings, api, assets, csrf, events, health},
+    http::{
+        AppState, WebSettings, api, assets, csrf, events, health, security_headers, serve,
+    },
     live::Hub,
     services::{billing::Billing, summaries::SummaryEngine, waiter::VideoWaiter},
     summarizer, webhooks,
@@ -294,12 +297,7 @@ impl Application {
             streams.stop();
             let _ = stopping_tx.send(true);
         };
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let server = super::http::serve::serve(listener, router, signal);
         let deadline = async move {
             if stopping_rx.wait_for(|stopping| *stopping).await.is_err() {
                 std::future::pending::<()>().await;
@@ -340,6 +338,9 @@ fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let request_id_header = axum::http::HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
+        // Our id, never the client's: a client could otherwise forge
+        // correlation ids in our logs (security review 18b).
+        .layer(axum::middleware::map_request(drop_client_request_id))
         .layer(SetRequestIdLayer::new(
             request_id_header.clone(),
             MakeRequestUuid,
@@ -357,12 +358,14 @@ fn router(state: AppState) -> Router {
                 tracing::debug_span!(
                     "request",
                     method = %request.method(),
-                    path = %request.uri().path(),
+                    path = %redact_path(request.uri().path()),
                     request_id = %request_id,
                 )
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id_header))
+        .layer(axum::middleware::from_fn(serve::timeouts))
+        .layer(RequestBodyTimeoutLayer::new(serve::BODY_TIMEOUT))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
 
     Router::new()
@@ -387,7 +390,10 @@ fn router(state: AppState) -> Router {
             routes,
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                move || {
+                    provide_context(state.clone());
+                    security_headers::provide_page_policy();
+                }
             },
             {
                 let options = state.leptos_options.clone();
@@ -400,10 +406,28 @@ fn router(state: AppState) -> Router {
             csrf::protect,
         ))
         .layer(assets::response_layers())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::add,
+        ))
         .layer(layers)
         .layer(axum::middleware::from_fn(api::json_errors))
         .layer(axum::middleware::from_fn(super::metrics::track_http))
         .with_state(state)
+}
+
+async fn drop_client_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    request.headers_mut().remove("x-request-id");
+    request
+}
+
+/// The path as logs may show it: an invitation link's path is its secret
+/// (`/invite/<token>`), so the token is cut (security review 18c).
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invite/") {
+        Some(token) if !token.is_empty() => "/invite/[redacted]".into(),
+        _ => path.into(),
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -435,3 +459,15 @@ pub async fn shutdown_signal() {
 /// How long in-flight requests get after a shutdown signal. With the database
 /// stop after it, the whole shutdown stays under 10 s.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn invitation_tokens_never_reach_the_request_span() {
+        assert_eq!(redact_path("/invite/0a1b2c.SeCrEt-_x"), "/invite/[redacted]");
+        assert_eq!(redact_path("/invite/"), "/invite/");
+        assert_eq!(redact_path("/o/acme/settings"), "/o/acme/settings");
+    }
+}

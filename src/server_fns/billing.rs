@@ -39,7 +39,7 @@ pub async fn start_checkout(slug: String, plan: String) -> Result<String, AppErr
             .billing
             .start_checkout(&member, plan, &ctx.site_origin())
             .await?;
-        leptos_axum::redirect(&url);
+        crate::server::http::ctx::redirect_external(&url)?;
         Ok(url)
     })
     .await
@@ -70,7 +70,7 @@ pub async fn open_portal(slug: String) -> Result<String, AppError> {
             .billing
             .portal(&member, &ctx.site_origin())
             .await?;
-        leptos_axum::redirect(&url);
+        crate::server::http::ctx::redirect_external(&url)?;
         Ok(url)
     })
     .await

@@ -1,6 +1,7 @@
 //! One integration-test binary, so the app links once. Every test gets its
 //! own database cloned from a migrated template in a private cluster.
 
+mod abuse_limits;
 mod accounts;
 mod api_keys;
 mod assets;
@@ -13,6 +14,7 @@ mod doctor;
 mod dodo;
 mod embedded;
 mod faults;
+mod hardening;
 mod health;
 mod helpers;
 mod idempotency;

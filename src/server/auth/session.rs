@@ -140,16 +140,28 @@ pub async fn revoke_all(db: &Db, account_id: AccountId) -> Result<u64, sqlx::Err
     Ok(done.rows_affected())
 }
 
+/// The cookie's name over https: browsers accept a `__Host-` cookie only
+/// with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot
+/// set or overwrite it.
+pub const HOST_COOKIE: &str = "__Host-tldw_session";
+
+fn name(secure: bool) -> &'static str {
+    if secure { HOST_COOKIE } else { COOKIE }
+}
+
+/// The session token, from the `__Host-` cookie first.
 pub fn token_from(headers: &HeaderMap) -> Option<String> {
-    CookieJar::from_headers(headers)
-        .get(COOKIE)
+    let jar = CookieJar::from_headers(headers);
+    [HOST_COOKIE, COOKIE]
+        .into_iter()
+        .filter_map(|name| jar.get(name))
         .map(|c| c.value().to_owned())
-        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .find(|t| !t.is_empty() && t.len() <= 128)
 }
 
 /// `Set-Cookie` for a new session. `Secure` whenever we are served over https.
 pub fn cookie(token: String, secure: bool) -> String {
-    Cookie::build((COOKIE, token))
+    Cookie::build((name(secure), token))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -160,7 +172,7 @@ pub fn cookie(token: String, secure: bool) -> String {
 }
 
 pub fn clear_cookie(secure: bool) -> String {
-    Cookie::build((COOKIE, ""))
+    Cookie::build((name(secure), ""))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -177,6 +189,7 @@ mod tests {
     #[test]
     fn cookies_are_http_only_lax_and_secure_on_https() {
         let c = cookie("abc".into(), true);
+        assert!(c.starts_with("__Host-tldw_session=abc"), "{c}");
         for part in [
             "tldw_session=abc",
             "HttpOnly",

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::AppState;
 use crate::{
+    domain::NextPath,
     error::AppError,
     server::auth::{
         client_ip::client_ip,
@@ -96,7 +97,7 @@ impl Ctx {
             .await
             .map_err(AppError::from)?;
         self.set_cookie(session::cookie(token, self.secure_cookies()));
-        leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/app".into()));
+        leptos_axum::redirect(safe_next(next.as_deref()).as_str());
         Ok(())
     }
 
@@ -106,8 +107,15 @@ impl Ctx {
         }
     }
 
+    /// Served over https (PUBLIC_URL, or a trusted proxy's
+    /// `X-Forwarded-Proto`): the cookie is `__Host-` and `Secure` then.
     pub fn secure_cookies(&self) -> bool {
-        self.state.web.secure_cookies
+        let peer = self
+            .parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        super::security_headers::over_https(&self.state.web, peer, &self.parts.headers)
     }
 
     /// A plain HTML form post (no JavaScript): answered with a redirect, so
@@ -135,7 +143,22 @@ impl Ctx {
     }
 }
 
-/// Only local paths are followed after sign-in, never another site.
-pub fn safe_next(next: Option<String>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+/// Sends the browser to a URL another service gave us (Dodo's checkout
+/// and portal). Re-serialized by a URL parser first, so a stray control
+/// character is encoded instead of panicking `leptos_axum::redirect`.
+pub fn redirect_external(url: &str) -> Result<(), AppError> {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("not a web URL to redirect to")))?;
+    leptos_axum::redirect(parsed.as_str());
+    Ok(())
+}
+
+/// Only local paths are followed after sign-in, never another site; a
+/// refused or missing `next` lands on the app (no error: the person did
+/// sign in).
+pub fn safe_next(next: Option<&str>) -> NextPath {
+    next.and_then(|n| NextPath::parse(n).ok())
+        .unwrap_or_else(NextPath::app)
 }

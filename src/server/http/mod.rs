@@ -7,6 +7,8 @@ pub mod ctx;
 pub mod error_response;
 pub mod events;
 pub mod health;
+pub mod security_headers;
+pub mod serve;
 pub mod state;
 
 pub use state::{AppState, WebSettings};

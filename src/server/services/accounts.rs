@@ -36,7 +36,7 @@ pub async fn sign_up(
     }
     rate_limit::hit(
         db,
-        &format!("signup:ip:{client_ip}"),
+        &format!("signup:ip:{}", rate_limit::address_key(client_ip)),
         rate_limit::SIGN_UP_PER_ADDRESS,
     )
     .await?;
@@ -60,22 +60,50 @@ pub async fn sign_in(
             "Sign-in is handled by Clerk on this site.".into(),
         ));
     }
+    let address = rate_limit::address_key(client_ip);
     rate_limit::hit(
         db,
-        &format!("signin:ip:{client_ip}"),
+        &format!("signin:ip:{address}"),
         rate_limit::SIGN_IN_PER_ADDRESS,
     )
     .await?;
     // Keyed by what was typed (normalized), so guessing at one account is
-    // slowed whether or not the address exists.
+    // slowed whether or not the address exists. Nothing longer than an
+    // email can be becomes a key: it cannot be an account anyway.
     let normalized = email.trim().to_lowercase();
-    rate_limit::hit(
-        db,
-        &format!("signin:email:{normalized}"),
-        rate_limit::SIGN_IN_PER_ACCOUNT,
-    )
-    .await?;
-    check_credentials(db, email, password).await
+    if normalized.len() > Email::MAX_LEN {
+        return Err(AppError::BadCredentials);
+    }
+    let account_key = format!("signin:fail:email:{normalized}");
+    let address_key = format!("signin:fail:ip:{address}");
+    // Past its failure limit an account still lets in a password from an
+    // address with no failures of its own: strangers guessing cannot lock
+    // the owner out, and each guessing address gets one try, not more.
+    let locked =
+        rate_limit::exhausted(db, &account_key, rate_limit::SIGN_IN_FAILURES_PER_ACCOUNT).await?;
+    if let Some(retry_after_seconds) = locked
+        && rate_limit::exhausted(db, &address_key, rate_limit::SIGN_IN_FAILURES_PER_ADDRESS)
+            .await?
+            .is_some()
+    {
+        crate::server::metrics::rate_limited(crate::server::metrics::Limited::Auth);
+        return Err(AppError::RateLimited {
+            retry_after_seconds,
+        });
+    }
+    match check_credentials(db, email, password).await {
+        Err(AppError::BadCredentials) => {
+            rate_limit::record(db, &account_key, rate_limit::SIGN_IN_FAILURES_PER_ACCOUNT).await?;
+            rate_limit::record(db, &address_key, rate_limit::SIGN_IN_FAILURES_PER_ADDRESS).await?;
+            Err(match locked {
+                Some(retry_after_seconds) => AppError::RateLimited {
+                    retry_after_seconds,
+                },
+                None => AppError::BadCredentials,
+            })
+        }
+        other => other,
+    }
 }
 
 /// The signed-in person as the header and the account page show them.
