@@ -4,7 +4,8 @@
 //! limit`) before any paid work starts; PostgreSQL's row lock on the counter
 //! serializes concurrent reservations, so the count can never pass the
 //! limit. A failed summary refunds its unit through a status transition on
-//! its ledger row, which can happen only once. The database clock decides
+//! its ledger row, which can happen only once; one that failed after the
+//! model had billed tokens is `charged` instead (spent, with no history). The database clock decides
 //! the period and the plan: `org_entitlement` (a SQL function, see the
 //! billing migration) answers "which plan, which period" from the org's
 //! subscription row, and the plan's limit comes from the configured catalog,

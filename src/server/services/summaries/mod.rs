@@ -8,8 +8,13 @@
 //! reserves a quota unit first (one atomic statement), then settles it in a
 //! background task that either does the work (it won the video's lease) or
 //! waits for whoever does. Success records the video in the history and
-//! spends the unit; failure refunds it, once. No database transaction stays
-//! open while YouTube or the model is working.
+//! spends the unit; failure refunds it, once, unless this request's own
+//! attempt had already been billed tokens by the model: then the unit is
+//! charged (`quota::charge`), so a failure someone can provoke is never a
+//! free loop of paid model calls. No database transaction stays open while
+//! YouTube or the model is working. Limits on cost and on YouTube (token
+//! caps per plan, an hourly attempt budget per org, a global breaker) are
+//! in `limits` and `youtube_guard`.
 //!
 //! Languages: an org may choose the language its summaries are written in
 //! (`orgs.summary_language`). The summary in the video's own language (the
