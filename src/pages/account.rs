@@ -198,7 +198,7 @@ fn DeletePanel() -> impl IntoView {
             </p>
             <ActionForm action=delete attr:class="space-y-4">
                 <ErrorBanner error=errors.general() />
-                <TextField label="Password to confirm" name="password" kind="password" autocomplete="current-password" error=errors.field("password") />
+                <TextField label="Password to confirm" name="confirm_password" kind="password" autocomplete="current-password" error=errors.field("confirm_password") />
                 <SubmitButton label="Delete my account" pending=delete.pending() danger=true />
             </ActionForm>
         </Panel>

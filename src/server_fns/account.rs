@@ -121,11 +121,11 @@ pub async fn change_email(password: String, new_email: String) -> Result<LinkDel
 
 /// Deletes the account (see the service for when it is refused).
 #[server(endpoint = "account/delete")]
-pub async fn delete_account(password: String) -> Result<(), AppError> {
+pub async fn delete_account(confirm_password: String) -> Result<(), AppError> {
     use crate::server::{auth::session, http::ctx::serve, services::account_lifecycle};
     serve(async |ctx| {
         let account = ctx.account().await?;
-        account_lifecycle::delete_account(&ctx.state.db, &account, password).await?;
+        account_lifecycle::delete_account(&ctx.state.db, &account, confirm_password).await?;
         ctx.set_cookie(session::clear_cookie(ctx.secure_cookies()));
         leptos_axum::redirect("/sign-in?account=deleted");
         Ok(())

@@ -512,7 +512,7 @@ async fn changing_the_email_is_confirmed_by_the_new_address_and_told_to_the_old(
 }
 
 async fn delete(app: &TestApp, cookie: &str, password: &str) -> Reply {
-    app.call(cookie, "account/delete", &[("password", password)])
+    app.call(cookie, "account/delete", &[("confirm_password", password)])
         .await
 }
 

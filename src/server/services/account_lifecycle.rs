@@ -665,7 +665,7 @@ pub async fn delete_account(
     password: String,
 ) -> Result<(), AppError> {
     builtin_session(account)?;
-    check_password(db, account, password, "password").await?;
+    check_password(db, account, password, "confirm_password").await?;
     db.identity().forget_memberships();
     let orgs = identity::memberships(db, account.id).await?;
     let mut standings = Vec::with_capacity(orgs.len());
