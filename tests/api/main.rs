@@ -31,6 +31,7 @@ mod pages;
 mod pgbouncer;
 mod quota;
 mod rest;
+mod retention;
 mod rls;
 mod scale_out;
 mod summaries;

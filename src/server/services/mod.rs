@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod members;
 pub mod orgs;
 pub mod quota;
+pub mod retention;
 pub mod summaries;
 pub mod usage;
 pub mod video_cache;
