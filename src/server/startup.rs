@@ -172,6 +172,7 @@ pub async fn set_plan(
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        require_public_url(&settings)?;
         let (app_options, owner_options, max_connections, embedded) =
             open_database(&settings).await?;
         db::migrate(&owner_options).await?;
@@ -414,6 +415,29 @@ fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(api::json_errors))
         .layer(axum::middleware::from_fn(super::metrics::track_http))
         .with_state(state)
+}
+
+/// Mail and payments put links to us in front of other people: those links
+/// must come from configuration, never from a request's `Host` (security
+/// review finding 9), so PUBLIC_URL is required once either is on.
+fn require_public_url(settings: &Settings) -> anyhow::Result<()> {
+    if settings.public_url.is_some() {
+        return Ok(());
+    }
+    if settings.smtp_url.is_some() {
+        anyhow::bail!(
+            "SMTP_URL is set but PUBLIC_URL is not: set PUBLIC_URL (e.g. https://tldw.example.com) so that mailed links point at this site"
+        );
+    }
+    // Dodo's return URL still falls back to the request's origin: only the
+    // admin who pays sees it, and the billing tests serve on port 0 with no
+    // URL known in advance. Said loudly instead.
+    if settings.billing.dodo.is_some() {
+        tracing::warn!(
+            "Dodo billing is configured but PUBLIC_URL is not: set PUBLIC_URL so that checkout returns to this site's configured address"
+        );
+    }
+    Ok(())
 }
 
 async fn drop_client_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {

@@ -102,3 +102,81 @@ async fn an_oversized_email_is_a_client_error_not_a_500() {
     assert!(longest.unwrap_or(0) < 300, "{longest:?}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_account_creates_at_most_five_orgs_a_day() {
+    let app = spawn_app_with(&[]).await;
+    let cookie = app.sign_up("burner@example.com").await;
+    for n in 1..=5 {
+        app.create_org(&cookie, &format!("burner {n}")).await;
+    }
+    let sixth = app
+        .call(&cookie, "orgs/create", &[("name", "burner 6")])
+        .await;
+    assert_eq!(sixth.status, 429, "{}", sixth.body);
+    assert!(sixth.header("retry-after").is_some());
+    // Another account is not affected.
+    let other = app.sign_up("someone@example.com").await;
+    app.create_org(&other, "someone's team").await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn invitations_are_limited_per_org_per_hour() {
+    let app = spawn_app_with(&[]).await;
+    let cookie = app.sign_up("spammer@example.com").await;
+    let slug = app.create_org(&cookie, "Mailer").await;
+    for n in 1..=20 {
+        app.invite(&cookie, &slug, &format!("target{n}@example.com"), "member")
+            .await;
+    }
+    let reply = app
+        .call(
+            &cookie,
+            "invitations/create",
+            &[("slug", &slug), ("email", "target21@example.com"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert!(matches!(reply.error(), AppError::RateLimited { .. }));
+    let mut conn = app.db.app_conn().await;
+    // The org's one limit row counted every try, the refused one too.
+    let hits: i32 = sqlx::query_scalar("select hits from rate_limits where key like 'invitations:org:%'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(hits, 21);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_org_holds_at_most_fifty_open_invitations() {
+    let app = spawn_app_with(&[]).await;
+    let cookie = app.sign_up("hoarder@example.com").await;
+    let slug = app.create_org(&cookie, "Hoard").await;
+    let org = app.org_page(&cookie, &slug).await.org.id;
+    // Fifty open ones already (made straight in the database: the hourly
+    // limit would take three hours).
+    let owner = app.org_page(&cookie, &slug).await.org.user_id;
+    crate::helpers::as_owner_in_org(
+        &app.db,
+        org,
+        &format!(
+            "insert into invitations (org_id, id, email, role, token_hash, invited_by, expires_at)
+             select '{org}', gen_random_uuid(), 'open' || n || '@example.com', 'member',
+                    sha256(n::text::bytea), '{owner}', now() + interval '7 days'
+             from generate_series(1, 50) n"
+        ),
+    )
+    .await;
+    let reply = app
+        .call(
+            &cookie,
+            "invitations/create",
+            &[("slug", &slug), ("email", "one-more@example.com"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert!(reply.body.contains("50 open invitations"), "{}", reply.body);
+    app.stop().await.unwrap();
+}

@@ -83,7 +83,7 @@ async fn invitations_are_emailed_through_smtp() {
     let message = &messages[0];
     assert!(message.contains("To: bob@example.com"), "{message}");
     assert!(
-        message.contains("Subject: You're invited to Acme on tldw"),
+        message.contains("Subject: Invitation to the organization \"Acme\" on tldw"),
         "{message}"
     );
     assert!(

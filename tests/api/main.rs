@@ -34,6 +34,7 @@ mod pages;
 mod pgbouncer;
 mod quota;
 mod rest;
+mod retention;
 mod rls;
 mod scale_out;
 mod summaries;

@@ -9,6 +9,22 @@ use std::time::Duration;
 
 use crate::domain::Email;
 
+/// Free text someone else chose (an org name), as a mail quotes it: in
+/// double quotes, on one line, without control characters or quotes of its
+/// own that could end the quotation early.
+pub fn quoted(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            '"' | '\u{201c}' | '\u{201d}' => '\'',
+            c if c.is_control() || c.is_whitespace() => ' ',
+            c => c,
+        })
+        .collect();
+    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("\"{clean}\"")
+}
+
 #[derive(Clone)]
 pub enum Mailer {
     Disabled,
@@ -49,11 +65,16 @@ impl Mailer {
         let message = Message::builder()
             .from(from.clone())
             .to(to.as_str().parse().context("invalid recipient")?)
-            .subject(format!("You're invited to {org_name} on tldw"))
+            .subject(format!(
+                "Invitation to the organization {} on tldw",
+                quoted(org_name)
+            ))
             .body(format!(
-                "You've been invited to join {org_name} on tldw, where your team shares AI summaries of YouTube videos.\n\n\
+                "Someone invited you to join an organization on tldw, where teams share AI summaries of YouTube videos.\n\n\
+                 The organization calls itself {} (a name its members chose, not a message from tldw).\n\n\
                  Accept the invitation (the link works once, for 7 days):\n{link}\n\n\
-                 If you weren't expecting this, you can ignore this email."
+                 If you weren't expecting this, you can ignore this email. tldw never asks for your password by email.",
+                quoted(org_name)
             ))
             .context("could not build the invitation email")?;
         transport
@@ -81,5 +102,20 @@ impl Mailer {
             .await
             .context("the SMTP server refused the email")?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn an_org_name_cannot_break_out_of_its_quotes() {
+        assert_eq!(quoted("Acme"), "\"Acme\"");
+        assert_eq!(
+            quoted("Acme\" is suspended.\r\nVisit evil.example \u{201c}now\u{201d}"),
+            "\"Acme' is suspended. Visit evil.example 'now'\""
+        );
+        assert_eq!(quoted("a\u{0}\u{2028}b"), "\"a b\"");
     }
 }

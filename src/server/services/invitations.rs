@@ -16,13 +16,25 @@ use crate::{
     domain::{Email, InvitationId, InvitationPreview, InvitationView, OrgId, OrgRole, Permission},
     error::AppError,
     server::{
-        auth::identity::{CurrentAccount, CurrentMember},
+        auth::{
+            identity::{CurrentAccount, CurrentMember},
+            rate_limit,
+        },
         clients::mailer::Mailer,
         db::{Db, TenantScope},
     },
 };
 
 pub const VALID_DAYS: i32 = 7;
+
+/// Invitations one org may send an hour: each is a mail from our sender to
+/// an address of the admin's choosing (security review finding 9).
+pub const PER_ORG_PER_HOUR: rate_limit::Limit = rate_limit::Limit {
+    max_hits: 20,
+    window: std::time::Duration::from_secs(60 * 60),
+};
+/// Open (unused, unexpired, unrevoked) invitations one org may hold.
+pub const MAX_OPEN: i64 = 50;
 
 /// What became of an invitation's email. The invitation exists whatever
 /// it is: mail is a convenience on top of the link.
@@ -146,7 +158,34 @@ async fn insert(
         URL_SAFE_NO_PAD.encode(secret)
     );
 
+    rate_limit::hit(
+        db,
+        &format!("invitations:org:{}", member.org.id),
+        PER_ORG_PER_HOUR,
+    )
+    .await?;
+
     let mut tx = db.tenant(member.scope()).await.map_err(db_error)?;
+    // Serializes this org's invitations, so concurrent ones cannot all slip
+    // under the cap (released at commit).
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('invitations:' || $1::text, 0))")
+        .bind(member.org.id.as_uuid())
+        .execute(tx.conn())
+        .await
+        .map_err(db_error)?;
+    let open: i64 = sqlx::query_scalar(
+        "select count(*) from invitations
+         where org_id = $1 and accepted_at is null and revoked_at is null and expires_at > now()",
+    )
+    .bind(member.org.id.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .map_err(db_error)?;
+    if open >= MAX_OPEN {
+        return Err(AppError::Refused(format!(
+            "This organization has {MAX_OPEN} open invitations. Revoke some, or wait for them to be used, before sending more."
+        )));
+    }
     let already_member: bool = sqlx::query_scalar(
         "select exists (select from users u join accounts a on a.id = u.account_id where u.org_id = $1 and a.email = $2)",
     )

@@ -12,6 +12,7 @@ pub mod members;
 pub mod org_export;
 pub mod orgs;
 pub mod quota;
+pub mod retention;
 pub mod summaries;
 pub mod usage;
 pub mod video_cache;

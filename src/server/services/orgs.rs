@@ -10,7 +10,7 @@ use crate::{
     server::{
         auth::{
             identity::{CurrentAccount, CurrentMember, SessionHandle},
-            session,
+            rate_limit, session,
         },
         db::{Db, TenantScope, TenantTx},
     },
@@ -113,6 +113,14 @@ pub(crate) async fn insert_member(
     Ok(user)
 }
 
+/// Orgs one account may create a day. Each new org starts with a fresh
+/// free quota, so unlimited orgs were unlimited free summaries (security
+/// review finding 6).
+pub const CREATE_PER_ACCOUNT: rate_limit::Limit = rate_limit::Limit {
+    max_hits: 5,
+    window: std::time::Duration::from_secs(24 * 60 * 60),
+};
+
 /// A new org with the account as its owner.
 #[tracing::instrument(skip(db, account), fields(account = %account.id))]
 pub async fn create(
@@ -120,6 +128,12 @@ pub async fn create(
     account: &CurrentAccount,
     name: OrgName,
 ) -> Result<OrgSummary, AppError> {
+    rate_limit::hit(
+        db,
+        &format!("orgs:create:account:{}", account.id),
+        CREATE_PER_ACCOUNT,
+    )
+    .await?;
     let id = OrgId::random();
     let mut tx = db.tenant(TenantScope::org(id)).await.map_err(db_error)?;
     let slug = insert_org(tx.conn(), id, &name, false, None).await?;

@@ -69,7 +69,8 @@ pub async fn list_invitations(
     request_body = NewInvitationRequest,
     responses(
         (status = 201, description = "Invited", body = CreatedInvitation),
-        (status = 403, description = "Members may not invite", body = ErrorEnvelope),
+        (status = 403, description = "Members may not invite, or the organization already has 50 open invitations", body = ErrorEnvelope),
+        (status = 429, description = "More than 20 invitations from this organization in an hour; retry after `Retry-After` seconds (`rate_limited`)", body = ErrorEnvelope),
         (status = 409, description = "A request with this Idempotency-Key is still running (`in_progress`)", body = ErrorEnvelope),
     ),
 )]

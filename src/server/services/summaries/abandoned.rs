@@ -169,6 +169,11 @@ pub async fn run_sweeper(engine: SummaryEngine) {
                 Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
                 Err(error) => tracing::warn!(%error, "purging idempotency keys failed; will retry"),
             }
+            // Sessions, rate-limit rows and the webhook ledger: one process
+            // at a time (advisory lock), the others skip.
+            if let Err(error) = crate::server::services::retention::purge(&engine.db).await {
+                tracing::warn!(%error, "the retention pass failed; will retry");
+            }
         }
     }
 }
