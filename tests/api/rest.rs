@@ -839,6 +839,50 @@ async fn every_route_answers_as_its_openapi_document_says() {
         );
     }
 
+    // Per member: the owner sees everyone, a member only their own line.
+    let t = "/api/v1/orgs/{slug}/usage/members";
+    let all = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/usage/members"),
+        o,
+        None,
+    )
+    .await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let all: Value = all.json();
+    assert_eq!(all["everyone"], json!(true), "{all}");
+    let lines = all["members"].as_array().unwrap();
+    assert!(lines.len() >= 2, "{all}");
+    let used: i64 = lines
+        .iter()
+        .map(|l| l["fresh"].as_i64().unwrap() + l["cached"].as_i64().unwrap())
+        .sum();
+    assert_eq!(used, 2, "{all}");
+    let own = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/usage/members"),
+        m,
+        None,
+    )
+    .await;
+    let own: Value = own.json();
+    assert_eq!(own["everyone"], json!(false), "{own}");
+    assert_eq!(own["members"].as_array().unwrap().len(), 1, "{own}");
+    assert_eq!(
+        (
+            own["members"][0]["email"].clone(),
+            own["members"][0]["is_you"].clone()
+        ),
+        (json!("member-contract@example.com"), json!(true)),
+        "{own}"
+    );
+
     // Billing.
     let t = "/api/v1/orgs/{slug}/billing";
     let billing = checked(c, &app, Method::GET, t, &format!("{org}/billing"), m, None).await;

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     domain::{
         CumulativeDay, DailyUsage, MemberUsage, MemberUsageLine, OrgRole, Permission, PlanCatalog,
-        UsageDay, UsageNow, UsageOverview, UsageTotals, UsageWindow, UserId,
+        QuotaView, UsageDay, UsageNow, UsageOverview, UsageTotals, UsageWindow, UserId,
     },
     error::AppError,
     server::{
@@ -56,6 +56,20 @@ pub async fn current(
     let status = quota::status(&mut tx, plans).await?;
     tx.commit().await?;
     Ok(usage_now(&status, plans))
+}
+
+/// The meter's words for the org shell: every member may see them.
+#[tracing::instrument(skip(db, plans, member), fields(org = %member.org.id))]
+pub async fn quota(
+    db: &Db,
+    plans: &PlanCatalog,
+    member: &CurrentMember,
+) -> Result<QuotaView, AppError> {
+    member.require(Permission::ViewHistory)?;
+    let mut tx = db.tenant(member.scope()).await?;
+    let status = quota::status(&mut tx, plans).await?;
+    tx.commit().await?;
+    Ok(status.view())
 }
 
 fn usage_now(status: &QuotaStatus, plans: &PlanCatalog) -> UsageNow {
@@ -122,21 +136,20 @@ async fn period_totals(
     member: &CurrentMember,
     status: &QuotaStatus,
 ) -> Result<UsageTotals, AppError> {
-    let (fresh, cached, cost_micros, saved_micros): (i32, i32, i64, i64) =
-        sqlx::query_as(concat!(
-            "select (count(*) filter (where not spent.cached))::int,
+    let (fresh, cached, cost_micros, saved_micros): (i32, i32, i64, i64) = sqlx::query_as(concat!(
+        "select (count(*) filter (where not spent.cached))::int,
                     (count(*) filter (where spent.cached))::int,
                     coalesce(sum(spent.cost) filter (where not spent.cached), 0)::bigint,
                     coalesce(sum(spent.cost) filter (where spent.cached), 0)::bigint
              from (",
-            spent_units!(),
-            " and r.period_start = $2) spent"
-        ))
-        .bind(member.org.id.as_uuid())
-        .bind(status.period_start)
-        .fetch_one(tx.conn())
-        .await
-        .map_err(db_error)?;
+        spent_units!(),
+        " and r.period_start = $2) spent"
+    ))
+    .bind(member.org.id.as_uuid())
+    .bind(status.period_start)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(db_error)?;
     Ok(UsageTotals {
         fresh,
         cached,
