@@ -138,6 +138,9 @@ pub struct UsageOverview {
     /// summaries spent in it so far (the cumulative line). The first day
     /// counts only what came after the period began.
     pub cumulative: Vec<CumulativeDay>,
+    /// How many UTC days the whole period touches (the cumulative view's
+    /// width; `cumulative` reaches only today).
+    pub period_days: u32,
     /// Who used how much this period, as far as the viewer may see.
     pub members: MemberUsage,
 }

@@ -108,6 +108,7 @@ pub async fn overview(
         period,
         daily: daily_usage(daily)?,
         cumulative,
+        period_days: period_days(&status),
         members,
     })
 }
@@ -315,6 +316,14 @@ fn daily_usage(days: Vec<UsageDay>) -> Result<DailyUsage, AppError> {
         totals: UsageTotals::of(&days),
         days,
     })
+}
+
+/// The UTC days from the one the period starts on to the one holding its
+/// last instant.
+fn period_days(status: &QuotaStatus) -> u32 {
+    let first = status.period_start.date_naive();
+    let last = (status.resets_at - chrono::Duration::microseconds(1)).date_naive();
+    ((last - first).num_days() + 1).max(1) as u32
 }
 
 /// "2026-12-01T00:00:00Z": UTC, fractions only when there are some.
