@@ -11,6 +11,7 @@ use crate::{
     components::{
         data_table::DataTable,
         form::{ErrorBanner, FormErrors},
+        live::use_org_live,
         load_error::LoadError,
         quota_meter::QuotaMeter,
     },
@@ -51,20 +52,29 @@ pub fn BillingPage() -> impl IntoView {
     };
     follow_link(actions.checkout);
     follow_link(actions.portal);
+    // The plan, the meter and the events move with the org's live ticks.
+    let live = use_org_live();
     let data = Resource::new(
-        move || (slug(), actions.change.version().get()),
-        |(slug, _)| get_billing(slug),
+        move || {
+            (
+                slug(),
+                actions.change.version().get(),
+                live.billing.get(),
+                live.usage.get(),
+            )
+        },
+        |(slug, ..)| get_billing(slug),
     );
     view! {
         <Title text="Billing" />
-        <Suspense fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(overview) => view! { <BillingBody slug=slug() overview actions /> }.into_any(),
                     Err(error) => view! { <LoadError error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -318,9 +328,12 @@ pub fn CheckoutReturnPage() -> impl IntoView {
     let query = use_query_map();
     let checkout = move || query.read().get("checkout").unwrap_or_default();
     let (polls, set_polls) = signal(0u32);
+    // A live billing event (the webhook landing) answers at once; the
+    // polling below is the fallback.
+    let live = use_org_live();
     let progress = Resource::new(
-        move || (slug(), checkout(), polls.get()),
-        |(slug, checkout, _)| get_checkout_progress(slug, checkout),
+        move || (slug(), checkout(), polls.get(), live.billing.get()),
+        |(slug, checkout, ..)| get_checkout_progress(slug, checkout),
     );
     // Poll in the browser until the webhook lands or the wait runs out.
     Effect::new(move |_| {
