@@ -21,8 +21,8 @@ use crate::{
         new_org::NewOrgPage,
         not_found::NotFound,
         org_home::OrgHome,
-        org_shell::OrgShell,
         org_settings::OrgSettings,
+        org_shell::OrgShell,
         summary::SummaryPage,
     },
 };

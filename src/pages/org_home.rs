@@ -8,8 +8,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     components::{
-        form::{ErrorBanner, FormErrors, SubmitButton},
         data_table::DataTable,
+        form::{ErrorBanner, FormErrors, SubmitButton},
         live::use_org_live,
         load_error::{LoadError, urlencode},
         quota_meter::QuotaMeter,
@@ -236,10 +236,16 @@ fn UsageSections(usage: UsageOverview) -> impl IntoView {
             <MemberTable members=usage.members.clone() />
         </section>
     }
+    .into_any()
 }
 
 #[component]
-fn StatCard(testid: &'static str, label: &'static str, value: String, note: String) -> impl IntoView {
+fn StatCard(
+    testid: &'static str,
+    label: &'static str,
+    value: String,
+    note: String,
+) -> impl IntoView {
     view! {
         <div class=CARD data-testid=testid>
             <p class="text-sm text-slate-600">{label}</p>
@@ -247,12 +253,17 @@ fn StatCard(testid: &'static str, label: &'static str, value: String, note: Stri
             <p class="mt-1 text-xs text-slate-500">{note}</p>
         </div>
     }
+    .into_any()
 }
 
 /// Admins see every member's line; members only their own.
 #[component]
 fn MemberTable(members: MemberUsage) -> impl IntoView {
-    let heading = if members.everyone { "Usage by member" } else { "Your usage" };
+    let heading = if members.everyone {
+        "Usage by member"
+    } else {
+        "Your usage"
+    };
     let rows = members
         .members
         .iter()
@@ -279,6 +290,7 @@ fn MemberTable(members: MemberUsage) -> impl IntoView {
             <DataTable headers=&["Member", "Role", "Fresh", "From cache", "Total"] empty="Nobody has summarized anything this period." testid="member-usage-table" rows />
         </div>
     }
+    .into_any()
 }
 
 fn plural(n: i32, one: &str, many: &str) -> String {

@@ -6,9 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::Outlet;
 
 use super::org_home::slug_param;
-use crate::{
-    components::live::provide_org_live, domain::QuotaView, server_fns::usage::get_quota,
-};
+use crate::{components::live::provide_org_live, domain::QuotaView, server_fns::usage::get_quota};
 
 #[component]
 pub fn OrgShell() -> impl IntoView {
@@ -51,10 +49,10 @@ fn ShellMeter(quota: QuotaView, slug: String) -> impl IntoView {
         <div class="border-b border-slate-200 bg-white" data-testid="shell-quota">
             <div class="mx-auto flex max-w-6xl flex-wrap items-center gap-x-4 gap-y-1 px-4 py-2 text-sm sm:px-6">
                 <a href=format!("/o/{slug}/billing") class="rounded bg-slate-100 px-2 py-0.5 text-xs font-semibold text-slate-700 hover:bg-slate-200">
-                    {quota.plan.label()} " plan"
+                    {format!("{} plan", quota.plan.label())}
                 </a>
                 <span class="font-medium text-slate-900" data-testid="shell-quota-used">
-                    {quota.used} " of " {quota.limit} " summaries used"
+                    {format!("{} of {} summaries used", quota.used, quota.limit)}
                 </span>
                 <div class="h-1.5 w-24 overflow-hidden rounded-full bg-slate-100 sm:w-40" role="progressbar"
                     aria-valuemin="0" aria-valuemax=quota.limit aria-valuenow=quota.used aria-label="Summaries used this period">

@@ -27,9 +27,11 @@ pub async fn get_quota(slug: String) -> Result<Option<QuotaView>, AppError> {
         let Ok(member) = ctx.member(&slug).await else {
             return Ok(None);
         };
-        Ok(usage::quota(&ctx.state.db, ctx.state.billing.plans(), &member)
-            .await
-            .ok())
+        Ok(
+            usage::quota(&ctx.state.db, ctx.state.billing.plans(), &member)
+                .await
+                .ok(),
+        )
     })
     .await
 }
