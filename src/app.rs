@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
-    components::{Route, Router, Routes},
+    components::{ParentRoute, Route, Router, Routes},
     path,
 };
 
@@ -23,6 +23,7 @@ use crate::{
         not_found::NotFound,
         org_home::OrgHome,
         org_settings::OrgSettings,
+        org_shell::OrgShell,
         summary::SummaryPage,
     },
 };
@@ -81,11 +82,14 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                         <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
                         <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
-                        <Route path=path!("/o/:slug") view=OrgHome ssr=SsrMode::Async />
-                        <Route path=path!("/o/:slug/settings") view=OrgSettings ssr=SsrMode::Async />
-                        <Route path=path!("/o/:slug/billing") view=BillingPage ssr=SsrMode::Async />
-                        <Route path=path!("/o/:slug/billing/return") view=CheckoutReturnPage ssr=SsrMode::Async />
-                        <Route path=path!("/o/:slug/v/:video") view=SummaryPage ssr=SsrMode::Async />
+                        // Every org page inside one shell: live updates and the quota meter.
+                        <ParentRoute path=path!("/o/:slug") view=OrgShell ssr=SsrMode::Async>
+                            <Route path=path!("") view=OrgHome ssr=SsrMode::Async />
+                            <Route path=path!("settings") view=OrgSettings ssr=SsrMode::Async />
+                            <Route path=path!("billing") view=BillingPage ssr=SsrMode::Async />
+                            <Route path=path!("billing/return") view=CheckoutReturnPage ssr=SsrMode::Async />
+                            <Route path=path!("v/:video") view=SummaryPage ssr=SsrMode::Async />
+                        </ParentRoute>
                         <Route path=path!("/invite/:token") view=InvitationPage ssr=SsrMode::Async />
                         <Route path=path!("/api/docs") view=ApiDocsPage ssr=SsrMode::Async />
                     </Routes>

@@ -9,3 +9,4 @@ pub mod live;
 pub mod load_error;
 pub mod pricing_table;
 pub mod quota_meter;
+pub mod usage_chart;

@@ -36,5 +36,8 @@ pub use summary::{
     format_dollars, format_timestamp, former_member_label,
 };
 pub use summary_language::{SummaryLanguage, SummaryLanguageError};
-pub use usage::{DailyUsage, UsageDay, UsageNow, UsageTotals, UsageWindow, UsageWindowError};
+pub use usage::{
+    CumulativeDay, DailyUsage, MemberUsage, MemberUsageLine, UsageDay, UsageNow, UsageOverview,
+    UsageTotals, UsageWindow, UsageWindowError,
+};
 pub use video_id::{VideoId, VideoIdError};

@@ -107,6 +107,78 @@ impl UsageTotals {
                 saved_micros: sum.saved_micros + day.saved_micros,
             })
     }
+
+    /// Summaries used: fresh and cached.
+    pub fn summaries(&self) -> i32 {
+        self.fresh + self.cached
+    }
+
+    /// The share served from the shared cache, in whole percent (rounded
+    /// half up); `None` when nothing was used, so no rate is made up.
+    pub fn cache_hit_percent(&self) -> Option<u32> {
+        let total = i64::from(self.summaries());
+        (total > 0).then(|| ((i64::from(self.cached) * 200 + total) / (total * 2)) as u32)
+    }
+}
+
+/// Everything the org dashboard shows of usage: the stat cards, the chart
+/// and who used what. One read, so the numbers agree with each other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageOverview {
+    /// The period, the plan and the quota (the meter).
+    pub now: UsageNow,
+    /// The meter's words (reset date, days left).
+    pub quota: super::QuotaView,
+    /// Units of the current period that were spent: fresh and cached, spend
+    /// and savings. Units in flight are in `now.used`, not here.
+    pub period: UsageTotals,
+    /// The last 30 UTC days, zero-filled (the bars).
+    pub daily: DailyUsage,
+    /// The current period day by day, from the UTC day it started to today:
+    /// summaries spent in it so far (the cumulative line). The first day
+    /// counts only what came after the period began.
+    pub cumulative: Vec<CumulativeDay>,
+    /// How many UTC days the whole period touches (the cumulative view's
+    /// width; `cumulative` reaches only today).
+    pub period_days: u32,
+    /// Who used how much this period, as far as the viewer may see.
+    pub members: MemberUsage,
+}
+
+/// One day of the current period on the cumulative view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CumulativeDay {
+    /// The day (YYYY-MM-DD, UTC).
+    pub date: String,
+    /// Summaries spent in the period from its start to the end of this day.
+    pub total: i32,
+}
+
+/// The current period's usage per member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MemberUsage {
+    /// True when the caller sees every member (owners and admins); members
+    /// see only their own line.
+    pub everyone: bool,
+    /// Most summaries first, then by email.
+    pub members: Vec<MemberUsageLine>,
+}
+
+/// One member's summaries this period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MemberUsageLine {
+    pub user_id: super::UserId,
+    /// The member's email; absent for a Clerk account that shared none.
+    pub email: Option<String>,
+    pub role: super::OrgRole,
+    /// Summaries made freshly for the org at this member's request.
+    pub fresh: i32,
+    /// Summaries this member got from the shared cache.
+    pub cached: i32,
+    /// This line is the caller's own.
+    pub is_you: bool,
 }
 
 /// How many days a daily usage window spans: 1 (today only) to
@@ -199,5 +271,25 @@ mod tests {
             }
         );
         assert_eq!(UsageTotals::of(&[]), UsageTotals::default());
+    }
+
+    #[test]
+    fn the_hit_rate_is_whole_percent_and_absent_without_usage() {
+        let totals = |fresh, cached| UsageTotals {
+            fresh,
+            cached,
+            ..UsageTotals::default()
+        };
+        assert_eq!(totals(0, 0).cache_hit_percent(), None);
+        assert_eq!(totals(3, 0).cache_hit_percent(), Some(0));
+        assert_eq!(totals(0, 4).cache_hit_percent(), Some(100));
+        assert_eq!(totals(1, 1).cache_hit_percent(), Some(50));
+        // 1/3 = 33.3 %, 2/3 = 66.7 %, 1/8 = 12.5 % (half up).
+        assert_eq!(totals(2, 1).cache_hit_percent(), Some(33));
+        assert_eq!(totals(1, 2).cache_hit_percent(), Some(67));
+        assert_eq!(totals(7, 1).cache_hit_percent(), Some(13));
+        assert_eq!(totals(199, 1).cache_hit_percent(), Some(1));
+        assert_eq!(totals(1, 199).cache_hit_percent(), Some(100));
+        assert_eq!(totals(2, 3).summaries(), 5);
     }
 }

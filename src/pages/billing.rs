@@ -11,7 +11,7 @@ use crate::{
     components::{
         data_table::DataTable,
         form::{ErrorBanner, FormErrors},
-        live::provide_org_live,
+        live::use_org_live,
         load_error::LoadError,
         quota_meter::QuotaMeter,
     },
@@ -45,7 +45,6 @@ struct Actions {
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let slug = slug_param();
-    let live = provide_org_live(slug);
     let actions = Actions {
         checkout: ServerAction::new(),
         change: ServerAction::new(),
@@ -53,6 +52,8 @@ pub fn BillingPage() -> impl IntoView {
     };
     follow_link(actions.checkout);
     follow_link(actions.portal);
+    // The plan, the meter and the events move with the org's live ticks.
+    let live = use_org_live();
     let data = Resource::new(
         move || {
             (
@@ -62,18 +63,18 @@ pub fn BillingPage() -> impl IntoView {
                 live.usage.get(),
             )
         },
-        |(slug, _, _, _)| get_billing(slug),
+        |(slug, ..)| get_billing(slug),
     );
     view! {
         <Title text="Billing" />
-        <Suspense fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(overview) => view! { <BillingBody slug=slug() overview actions /> }.into_any(),
                     Err(error) => view! { <LoadError error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -327,9 +328,12 @@ pub fn CheckoutReturnPage() -> impl IntoView {
     let query = use_query_map();
     let checkout = move || query.read().get("checkout").unwrap_or_default();
     let (polls, set_polls) = signal(0u32);
+    // A live billing event (the webhook landing) answers at once; the
+    // polling below is the fallback.
+    let live = use_org_live();
     let progress = Resource::new(
-        move || (slug(), checkout(), polls.get()),
-        |(slug, checkout, _)| get_checkout_progress(slug, checkout),
+        move || (slug(), checkout(), polls.get(), live.billing.get()),
+        |(slug, checkout, ..)| get_checkout_progress(slug, checkout),
     );
     // Poll in the browser until the webhook lands or the wait runs out.
     Effect::new(move |_| {

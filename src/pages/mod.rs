@@ -12,4 +12,5 @@ pub mod new_org;
 pub mod not_found;
 pub mod org_home;
 pub mod org_settings;
+pub mod org_shell;
 pub mod summary;

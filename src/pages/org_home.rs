@@ -1,5 +1,6 @@
-//! `/o/:slug`: the org dashboard: the link box, the quota meter, spend and
-//! recent summaries.
+//! `/o/:slug`: the org dashboard: the link box, the stat cards, the usage
+//! charts, usage per member and recent summaries. Each part's resource
+//! reads the org's live ticks, so an event refetches exactly that part.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -7,16 +8,19 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     components::{
+        data_table::DataTable,
         form::{ErrorBanner, FormErrors, SubmitButton},
-        live::provide_org_live,
+        live::use_org_live,
         load_error::{LoadError, urlencode},
         quota_meter::QuotaMeter,
+        usage_chart::{DailyChart, PeriodChart},
     },
-    domain::{Dashboard, OrgPage, format_dollars},
+    domain::{Dashboard, MemberUsage, OrgPage, UsageOverview, format_dollars},
     error::AppError,
     server_fns::{
         orgs::get_org,
         summaries::{Summarize, get_dashboard},
+        usage::get_usage_overview,
     },
 };
 
@@ -28,37 +32,32 @@ pub fn slug_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
 #[component]
 pub fn OrgHome() -> impl IntoView {
     let slug = slug_param();
-    let live = provide_org_live(slug);
     let query = use_query_map();
     let filter = move || query.read().get("q");
     let cursor = move || query.read().get("cursor");
     let summarize = ServerAction::<Summarize>::new();
+    let live = use_org_live();
     let data = Resource::new(
-        move || {
-            (
-                slug(),
-                filter(),
-                cursor(),
-                live.usage.get(),
-                live.history.get(),
+        move || (slug(), filter(), cursor(), live.history.get()),
+        |(slug, filter, cursor, _)| async move {
+            // Side by side: during an outage each waits for the pool, and
+            // the page's 503 must not take twice that.
+            futures_util::future::join(
+                get_org(slug.clone()),
+                get_dashboard(slug, filter, cursor),
             )
-        },
-        |(slug, filter, cursor, _, _)| async move {
-            (
-                get_org(slug.clone()).await,
-                get_dashboard(slug, filter, cursor).await,
-            )
+            .await
         },
     );
     view! {
-        <Suspense fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="p-8 text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    (Ok(page), Ok(dashboard)) => view! { <DashboardBody page dashboard summarize filter=filter().unwrap_or_default() /> }.into_any(),
+                    (Ok(page), Ok(dashboard)) => view! { <DashboardBody page dashboard summarize filter=filter().unwrap_or_default() slug /> }.into_any(),
                     (Err(error), _) | (_, Err(error)) => view! { <LoadError error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -68,7 +67,13 @@ fn DashboardBody(
     dashboard: Dashboard,
     summarize: ServerAction<Summarize>,
     filter: String,
+    slug: impl Fn() -> String + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    let live = use_org_live();
+    let usage = Resource::new(
+        move || (slug(), live.usage.get()),
+        |(slug, _)| get_usage_overview(slug),
+    );
     let slug = page.org.slug.clone();
     let errors = FormErrors::of(summarize);
     let quota_hit = Signal::derive(move || {
@@ -130,12 +135,22 @@ fn DashboardBody(
                         <a href=billing_href.clone() class="font-semibold text-indigo-700 hover:underline" data-testid="upgrade-link">"Upgrade for more summaries"</a>
                     </p>
                 })}
-                <QuotaMeter quota=dashboard.quota.clone() />
-                <p class="text-sm text-slate-600" data-testid="spend">
-                    "AI spend this period: " <strong>{format_dollars(dashboard.spend_micros)}</strong>
-                    " · saved by the shared cache: " <strong>{format_dollars(dashboard.saved_micros)}</strong>
-                </p>
             </section>
+
+            <Transition fallback=|| view! { <p class="text-slate-500">"Loading usage…"</p> }>
+                {move || Suspend::new(async move {
+                    match usage.await {
+                        Ok(usage) => view! { <UsageSections usage /> }.into_any(),
+                        // The history below has its own load; one
+                        // failed part must not take the page with it.
+                        Err(_) => view! {
+                            <p class="rounded-2xl border border-dashed border-slate-300 p-6 text-sm text-slate-600" data-testid="usage-error">
+                                "Usage numbers could not be loaded just now. Reload the page to try again."
+                            </p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
 
             <section class="space-y-4">
                 <div class="flex flex-wrap items-center justify-between gap-3">
@@ -182,6 +197,108 @@ fn DashboardBody(
             </section>
         </div>
     }
+}
+
+const CARD: &str = "rounded-2xl border border-slate-200 bg-white p-5 shadow-sm";
+
+/// The stat cards, the charts and the per-member table.
+#[component]
+fn UsageSections(usage: UsageOverview) -> impl IntoView {
+    let period = usage.period.clone();
+    let hit_rate = period
+        .cache_hit_percent()
+        .map(|p| format!("{p}%"))
+        .unwrap_or_else(|| "—".into());
+    let summaries = period.summaries();
+    let period_start = usage.now.period_start.chars().take(10).collect::<String>();
+    view! {
+        <section class="space-y-4" aria-labelledby="usage-heading">
+            <h2 id="usage-heading" class="text-lg font-semibold">"This period"</h2>
+            <div class="grid gap-4 sm:grid-cols-2 lg:grid-cols-3" data-testid="stat-cards">
+                <div class=format!("{CARD} sm:col-span-2 lg:col-span-3")>
+                    <QuotaMeter quota=usage.quota.clone() />
+                </div>
+                <StatCard testid="card-remaining" label="Remaining" value=usage.now.remaining.to_string()
+                    note=format!("of {} this period", usage.now.limit) />
+                <StatCard testid="card-plan" label="Plan" value=usage.now.plan_name.clone()
+                    note=format!("Quota resets {}", usage.quota.resets_on) />
+                <StatCard testid="card-spend" label="AI spend this period" value=format_dollars(period.cost_micros)
+                    note=format!("{} made fresh", plural(period.fresh, "summary", "summaries")) />
+                <StatCard testid="card-saved" label="Saved by the shared cache" value=format_dollars(period.saved_micros)
+                    note=format!("{} served from the cache", plural(period.cached, "summary", "summaries")) />
+                <StatCard testid="card-hit-rate" label="Cache hit rate" value=hit_rate
+                    note=if summaries == 0 { "No summaries yet this period".to_owned() } else { format!("of {}", plural(summaries, "summary", "summaries")) } />
+            </div>
+            <div class="grid gap-4 lg:grid-cols-2">
+                <div class=CARD>
+                    <DailyChart days=usage.daily.days.clone() period_start />
+                </div>
+                <div class=CARD>
+                    <PeriodChart days=usage.cumulative.clone() period_days=usage.period_days limit=usage.now.limit />
+                </div>
+            </div>
+            <MemberTable members=usage.members.clone() />
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn StatCard(
+    testid: &'static str,
+    label: &'static str,
+    value: String,
+    note: String,
+) -> impl IntoView {
+    view! {
+        <div class=CARD data-testid=testid>
+            <p class="text-sm text-slate-600">{label}</p>
+            <p class="mt-1 text-2xl font-bold tracking-tight text-slate-900" data-testid=format!("{testid}-value")>{value}</p>
+            <p class="mt-1 text-xs text-slate-500">{note}</p>
+        </div>
+    }
+    .into_any()
+}
+
+/// Admins see every member's line; members only their own.
+#[component]
+fn MemberTable(members: MemberUsage) -> impl IntoView {
+    let heading = if members.everyone {
+        "Usage by member"
+    } else {
+        "Your usage"
+    };
+    let rows = members
+        .members
+        .iter()
+        .map(|line| {
+            let who = line.email.clone().unwrap_or_else(|| "Member without an email".into());
+            view! {
+                <tr>
+                    <th scope="row" class="px-4 py-2 text-left font-medium text-slate-900">
+                        <span class="break-all">{who}</span>
+                        {line.is_you.then(|| view! { " " <span class="text-xs font-normal text-slate-500">"(you)"</span> })}
+                    </th>
+                    <td class="px-4 py-2 text-slate-600">{line.role.label()}</td>
+                    <td class="px-4 py-2 tabular-nums">{line.fresh}</td>
+                    <td class="px-4 py-2 tabular-nums">{line.cached}</td>
+                    <td class="px-4 py-2 font-semibold tabular-nums">{line.fresh + line.cached}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect::<Vec<_>>();
+    view! {
+        <div class="space-y-2" data-testid="member-usage">
+            <h3 class="text-base font-semibold">{heading}</h3>
+            <DataTable headers=&["Member", "Role", "Fresh", "From cache", "Total"] empty="Nobody has summarized anything this period." testid="member-usage-table" rows />
+        </div>
+    }
+    .into_any()
+}
+
+fn plural(n: i32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn article(word: &str) -> &'static str {

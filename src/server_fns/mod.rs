@@ -11,3 +11,4 @@ pub mod billing;
 pub mod invitations;
 pub mod orgs;
 pub mod summaries;
+pub mod usage;

@@ -9,6 +9,7 @@ mod billing;
 mod clerk;
 mod clerk_mode;
 mod csrf;
+mod dashboard;
 mod docs;
 mod doctor;
 mod dodo;

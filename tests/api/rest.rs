@@ -839,6 +839,54 @@ async fn every_route_answers_as_its_openapi_document_says() {
         );
     }
 
+    // Per member: the owner sees everyone, a member only their own line.
+    let t = "/api/v1/orgs/{slug}/usage/members";
+    let all = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/usage/members"),
+        o,
+        None,
+    )
+    .await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let all: Value = all.json();
+    assert_eq!(all["everyone"], json!(true), "{all}");
+    let lines = all["members"].as_array().unwrap();
+    assert!(lines.len() >= 2, "{all}");
+    let used: i64 = lines
+        .iter()
+        .map(|l| l["fresh"].as_i64().unwrap() + l["cached"].as_i64().unwrap())
+        .sum();
+    assert_eq!(used, 2, "{all}");
+    // The second caller is an admin by now: everyone too, its own line marked.
+    let admin = checked(
+        c,
+        &app,
+        Method::GET,
+        t,
+        &format!("{org}/usage/members"),
+        m,
+        None,
+    )
+    .await;
+    let admin: Value = admin.json();
+    assert_eq!(admin["everyone"], json!(true), "{admin}");
+    let own: Vec<&Value> = admin["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["is_you"] == json!(true))
+        .collect();
+    assert_eq!(own.len(), 1, "{admin}");
+    assert_eq!(
+        own[0]["email"],
+        json!("member-contract@example.com"),
+        "{admin}"
+    );
+
     // Billing.
     let t = "/api/v1/orgs/{slug}/billing";
     let billing = checked(c, &app, Method::GET, t, &format!("{org}/billing"), m, None).await;

@@ -185,6 +185,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(summaries::get_summary))
         .routes(routes!(usage::current))
         .routes(routes!(usage::daily))
+        .routes(routes!(usage::members))
         .routes(routes!(billing::get_billing))
         .routes(routes!(billing::checkout))
         .routes(routes!(billing::portal))

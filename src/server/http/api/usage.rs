@@ -1,12 +1,13 @@
 //! `/api/v1/orgs/{slug}/usage`: the period's quota, and a daily series of
-//! summaries (fresh vs from the shared cache) with AI spend and savings.
+//! summaries (fresh vs from the shared cache) with AI spend and savings,
+//! and who used how many this period.
 
 use axum::{Json, extract::State};
 use serde::Deserialize;
 
 use super::{ApiResult, caller::OrgMember, input::ApiQuery};
 use crate::{
-    domain::usage::{DailyUsage, UsageNow},
+    domain::usage::{DailyUsage, MemberUsage, UsageNow},
     server::{
         http::{AppState, error_response::ErrorEnvelope},
         services::usage,
@@ -56,5 +57,23 @@ pub async fn daily(
 ) -> ApiResult<Json<DailyUsage>> {
     Ok(Json(
         usage::daily(&state.db, &member, query.days.as_deref()).await?,
+    ))
+}
+
+/// Summaries per member this period, fresh vs from the shared cache.
+/// Owners and admins get every member; members get only their own line.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{slug}/usage/members",
+    tag = "usage",
+    params(("slug" = String, Path, description = "The organization's slug")),
+    responses((status = 200, description = "This period's usage per member", body = MemberUsage)),
+)]
+pub async fn members(
+    State(state): State<AppState>,
+    OrgMember(member): OrgMember,
+) -> ApiResult<Json<MemberUsage>> {
+    Ok(Json(
+        usage::members(&state.db, state.billing.plans(), &member).await?,
     ))
 }
