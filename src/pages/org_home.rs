@@ -42,11 +42,8 @@ pub fn OrgHome() -> impl IntoView {
         |(slug, filter, cursor, _)| async move {
             // Side by side: during an outage each waits for the pool, and
             // the page's 503 must not take twice that.
-            futures_util::future::join(
-                get_org(slug.clone()),
-                get_dashboard(slug, filter, cursor),
-            )
-            .await
+            futures_util::future::join(get_org(slug.clone()), get_dashboard(slug, filter, cursor))
+                .await
         },
     );
     view! {

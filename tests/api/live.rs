@@ -568,10 +568,7 @@ impl Process {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null());
         let child = command.spawn().unwrap();
-        let app = TestApp::remote(
-            format!("http://127.0.0.1:{port}"),
-            TestDb::named(&db.name),
-        );
+        let app = TestApp::remote(format!("http://127.0.0.1:{port}"), TestDb::named(&db.name));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(response) = app.client.get(app.url("/readyz")).send().await
