@@ -190,7 +190,7 @@ impl Application {
 
         let auth = match &settings.auth {
             AuthSettings::Builtin => Authenticator::Builtin,
-            AuthSettings::Clerk(clerk) => Authenticator::Clerk(ClerkAuth::new(clerk.clone())?),
+            AuthSettings::Clerk(clerk) => Authenticator::Clerk(ClerkAuth::new((**clerk).clone())?),
         };
         let web = WebSettings {
             secure_cookies: settings

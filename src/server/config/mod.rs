@@ -93,7 +93,7 @@ pub enum AuthSettings {
     /// Email + password accounts stored here (the default).
     Builtin,
     /// Clerk issues session JWTs; we verify them.
-    Clerk(ClerkSettings),
+    Clerk(Box<ClerkSettings>),
 }
 
 #[derive(Clone, Debug)]
@@ -334,7 +334,7 @@ impl Settings {
                         ))
                     }
                 };
-                AuthSettings::Clerk(ClerkSettings {
+                AuthSettings::Clerk(Box::new(ClerkSettings {
                     issuer,
                     jwks_url,
                     jwt_key_pem,
@@ -342,7 +342,7 @@ impl Settings {
                     secret_key,
                     api_url,
                     webhooks,
-                })
+                }))
             }
         };
         let trusted_proxies = get("TLDW_TRUSTED_PROXIES")
