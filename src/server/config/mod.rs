@@ -86,8 +86,6 @@ pub struct SummarySettings {
 }
 
 /// Who signs people in.
-// Built once per process: the size of the Clerk variant costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum AuthSettings {
     /// Email + password accounts stored here (the default).
