@@ -347,7 +347,11 @@ mod tests {
         for (value, top) in cases {
             assert_eq!(nice_ceiling(value), top, "{value}");
         }
-        assert_eq!(nice_ceiling(i32::MAX), i32::MAX);
+        assert_eq!(
+            nice_ceiling(i32::MAX),
+            i32::MAX,
+            "capped, never overflowing"
+        );
     }
 
     #[test]
