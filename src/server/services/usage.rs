@@ -21,8 +21,9 @@ use crate::{
     },
 };
 
-/// The units the org spent (`succeeded`), each with its member, period, day,
-/// kind and money. A spent unit and the history row that says what the org
+/// The units the org spent (`succeeded`, or `charged`: a failure the model
+/// already billed), each with its member, period, day, kind and money. A
+/// spent unit and the history row that says what the org
 /// got are written in one transaction (one history row per org and video),
 /// so the history row tells a ledger row's kind and which cache row it was.
 /// Binds `$1`: the org. A macro, so every query that uses it stays a
@@ -39,7 +40,7 @@ macro_rules! spent_units {
          left join user_summaries s on s.org_id = r.org_id and s.video_id = r.video_id
          left join own_transcript_summaries o on o.org_id = r.org_id and o.video_id = r.video_id
          left join videos v on v.video_id = r.video_id and v.variant = s.variant
-         where r.org_id = $1 and r.status = 'succeeded'"
+         where r.org_id = $1 and r.status in ('succeeded', 'charged')"
     };
 }
 
