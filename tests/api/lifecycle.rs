@@ -529,7 +529,7 @@ async fn the_last_owner_of_an_org_with_members_cannot_delete_the_account() {
 
     let wrong = delete(app, &owner, "not my password").await;
     assert!(
-        wrong.error().field_message("password").is_some(),
+        wrong.error().field_message("confirm_password").is_some(),
         "{}",
         wrong.body
     );
