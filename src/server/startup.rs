@@ -6,19 +6,13 @@ use axum::{Router, http::Request, routing::get};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sqlx::postgres::PgConnectOptions;
-use std::{
-    future::Future,
-    net::SocketAddr,
-    str::FromStr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     limit::RequestBodyLimitLayer,
-    timeout::RequestBodyTimeoutLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    timeout::RequestBodyTimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -207,6 +201,7 @@ impl Application {
                 .map(|u| u.origin().ascii_serialization()),
             trusted_proxies: settings.trusted_proxies.clone(),
             cors_origins: settings.cors_origins.clone(),
+            orgs_per_day: settings.orgs_per_day,
         };
         let summaries = SummaryEngine::new(
             db.clone(),
@@ -419,7 +414,9 @@ fn require_public_url(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drop_client_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+async fn drop_client_request_id(
+    mut request: Request<axum::body::Body>,
+) -> Request<axum::body::Body> {
     request.headers_mut().remove("x-request-id");
     request
 }
@@ -469,7 +466,10 @@ mod tests {
 
     #[test]
     fn invitation_tokens_never_reach_the_request_span() {
-        assert_eq!(redact_path("/invite/0a1b2c.SeCrEt-_x"), "/invite/[redacted]");
+        assert_eq!(
+            redact_path("/invite/0a1b2c.SeCrEt-_x"),
+            "/invite/[redacted]"
+        );
         assert_eq!(redact_path("/invite/"), "/invite/");
         assert_eq!(redact_path("/o/acme/settings"), "/o/acme/settings");
     }

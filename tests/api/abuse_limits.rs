@@ -85,12 +85,20 @@ async fn an_oversized_email_is_a_client_error_not_a_500() {
     let app = spawn_app_with(&[]).await;
     let huge = format!("{}@example.com", "a".repeat(3000));
     let reply = app
-        .call("", "auth/sign-in", &[("email", &huge), ("password", PASSWORD)])
+        .call(
+            "",
+            "auth/sign-in",
+            &[("email", &huge), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.error(), AppError::BadCredentials);
     let reply = app
-        .call("", "auth/sign-up", &[("email", &huge), ("password", PASSWORD)])
+        .call(
+            "",
+            "auth/sign-up",
+            &[("email", &huge), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(reply.status, 422, "{}", reply.body);
     // Nothing that long became a key.
@@ -134,17 +142,22 @@ async fn invitations_are_limited_per_org_per_hour() {
         .call(
             &cookie,
             "invitations/create",
-            &[("slug", &slug), ("email", "target21@example.com"), ("role", "member")],
+            &[
+                ("slug", &slug),
+                ("email", "target21@example.com"),
+                ("role", "member"),
+            ],
         )
         .await;
     assert_eq!(reply.status, 429, "{}", reply.body);
     assert!(matches!(reply.error(), AppError::RateLimited { .. }));
     let mut conn = app.db.app_conn().await;
     // The org's one limit row counted every try, the refused one too.
-    let hits: i32 = sqlx::query_scalar("select hits from rate_limits where key like 'invitations:org:%'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let hits: i32 =
+        sqlx::query_scalar("select hits from rate_limits where key like 'invitations:org:%'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(hits, 21);
     app.stop().await.unwrap();
 }
@@ -173,7 +186,11 @@ async fn an_org_holds_at_most_fifty_open_invitations() {
         .call(
             &cookie,
             "invitations/create",
-            &[("slug", &slug), ("email", "one-more@example.com"), ("role", "member")],
+            &[
+                ("slug", &slug),
+                ("email", "one-more@example.com"),
+                ("role", "member"),
+            ],
         )
         .await;
     assert_eq!(reply.status, 403, "{}", reply.body);

@@ -113,9 +113,15 @@ async fn slow_clients_are_cut_off() {
     };
     let ((headers_got, headers_closed), (body_got, body_closed)) =
         tokio::join!(half_headers, slow_body);
-    assert!(headers_closed, "half a header block kept the connection open");
+    assert!(
+        headers_closed,
+        "half a header block kept the connection open"
+    );
     assert!(!headers_got.contains(" 200 "), "{headers_got}");
-    assert!(body_closed, "a body that never came kept the connection open");
+    assert!(
+        body_closed,
+        "a body that never came kept the connection open"
+    );
     assert!(
         body_got.starts_with("HTTP/1.1 408") || body_got.starts_with("HTTP/1.1 500"),
         "{body_got}"
@@ -133,7 +139,10 @@ async fn pages_carry_a_nonce_policy_and_every_response_the_hardening_headers() {
     assert_eq!(page.status(), 200);
     let headers = page.headers().clone();
     let body = page.text().await.unwrap();
-    let csp = headers["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let nonce = csp
         .split("'nonce-")
         .nth(1)
@@ -155,12 +164,20 @@ async fn pages_carry_a_nonce_policy_and_every_response_the_hardening_headers() {
     let again = app.get("/sign-in").await;
     assert_ne!(again.headers()["content-security-policy"], csp.as_str());
 
-    for path in ["/sign-in", "/healthz", "/api/v1/openapi.json", "/no-such-page"] {
+    for path in [
+        "/sign-in",
+        "/healthz",
+        "/api/v1/openapi.json",
+        "/no-such-page",
+    ] {
         let response = app.get(path).await;
         let h = response.headers();
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin", "{path}");
+        assert_eq!(
+            h["referrer-policy"], "strict-origin-when-cross-origin",
+            "{path}"
+        );
         assert!(h.contains_key("content-security-policy"), "{path}");
         // Plain http here: no HSTS (browsers ignore it anyway).
         assert!(!h.contains_key("strict-transport-security"), "{path}");
@@ -182,7 +199,10 @@ async fn over_https_hsts_and_a_host_only_secure_cookie() {
     let reply = Reply::read(response).await;
     reply.ok();
     let set_cookie = reply.header("set-cookie").unwrap();
-    assert!(set_cookie.starts_with("__Host-tldw_session="), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("__Host-tldw_session="),
+        "{set_cookie}"
+    );
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
     assert!(!set_cookie.contains("Domain"), "{set_cookie}");
@@ -190,7 +210,11 @@ async fn over_https_hsts_and_a_host_only_secure_cookie() {
     // The __Host- cookie signs the browser in.
     let pair = set_cookie.split(';').next().unwrap();
     let whoami = app.call(pair, "auth/whoami", &[]).await;
-    assert!(whoami.ok().body.contains("tls@example.com"), "{}", whoami.body);
+    assert!(
+        whoami.ok().body.contains("tls@example.com"),
+        "{}",
+        whoami.body
+    );
 
     // Anyone else claiming https gets neither.
     let app2 = spawn_app().await;
@@ -202,7 +226,13 @@ async fn over_https_hsts_and_a_host_only_secure_cookie() {
         .await
         .unwrap();
     let reply = Reply::read(response).await;
-    assert!(reply.ok().header("set-cookie").unwrap().starts_with("tldw_session="));
+    assert!(
+        reply
+            .ok()
+            .header("set-cookie")
+            .unwrap()
+            .starts_with("tldw_session=")
+    );
     assert!(reply.header("strict-transport-security").is_none());
     app.stop().await.unwrap();
     app2.stop().await.unwrap();

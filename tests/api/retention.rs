@@ -66,7 +66,10 @@ async fn dead_rows_go_and_live_rows_stay() {
     .unwrap();
     assert_eq!(kept, (true, true, true));
     // Nothing left to do the second time.
-    assert_eq!(retention::purge(&db).await.unwrap(), Some(Purged::default()));
+    assert_eq!(
+        retention::purge(&db).await.unwrap(),
+        Some(Purged::default())
+    );
 }
 
 #[tokio::test]
@@ -85,7 +88,11 @@ async fn a_second_process_skips_while_one_is_sweeping() {
         .unwrap();
     assert!(got);
     assert_eq!(retention::purge(&db).await.unwrap(), None);
-    assert_eq!(left(&test_db).await, (3, 2, 2), "it deleted while locked out");
+    assert_eq!(
+        left(&test_db).await,
+        (3, 2, 2),
+        "it deleted while locked out"
+    );
     other_tx.rollback().await.unwrap();
 
     // Two passes at once: the rows are deleted once between them.

@@ -64,7 +64,9 @@ pub async fn hit(db: &Db, key: &str, limit: Limit) -> Result<(), AppError> {
     if hits > limit.max_hits {
         tracing::warn!(key, hits, "rate limit reached");
         crate::server::metrics::rate_limited(crate::server::metrics::Limited::Auth);
-        return Err(AppError::RateLimited { retry_after_seconds });
+        return Err(AppError::RateLimited {
+            retry_after_seconds,
+        });
     }
     Ok(())
 }

@@ -50,6 +50,9 @@ pub struct Settings {
     /// `METRICS_ADDR` (`127.0.0.1:9100`): serve Prometheus metrics at
     /// `/metrics` on this address, apart from the public port; unset: off.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `TLDW_ORGS_PER_ACCOUNT_PER_DAY`: orgs one account may create a day
+    /// (default 5; 0: no limit). Each org starts with a free quota.
+    pub orgs_per_day: i32,
 }
 
 /// How summaries are made and counted.
@@ -317,6 +320,17 @@ impl Settings {
         let billing = billing::billing_settings(&get)?;
         let site_root = get("LEPTOS_SITE_ROOT").map(PathBuf::from);
         let metrics_addr = metrics_addr(get("METRICS_ADDR"), host, port)?;
+        let orgs_per_day = match get("TLDW_ORGS_PER_ACCOUNT_PER_DAY") {
+            None => 5,
+            Some(raw) => raw
+                .trim()
+                .parse::<u16>()
+                .map(i32::from)
+                .map_err(|_| ConfigError {
+                    var: "TLDW_ORGS_PER_ACCOUNT_PER_DAY",
+                    reason: format!("expected a whole number (0 for no limit), got {raw:?}"),
+                })?,
+        };
         Ok(Settings {
             host,
             port,
@@ -332,6 +346,7 @@ impl Settings {
             billing,
             site_root,
             metrics_addr,
+            orgs_per_day,
         })
     }
 }

@@ -120,7 +120,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert!(over_https(&web, Some(proxy), &headers));
-        assert!(!over_https(&web, Some("10.0.0.2".parse().unwrap()), &headers));
+        assert!(!over_https(
+            &web,
+            Some("10.0.0.2".parse().unwrap()),
+            &headers
+        ));
         assert!(!over_https(&web, Some(proxy), &HeaderMap::new()));
         let https = WebSettings {
             secure_cookies: true,

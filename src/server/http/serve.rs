@@ -74,12 +74,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-            // What `into_make_service_with_connect_info` did: handlers and
-            // the rate limits read the peer from here.
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
+        let service =
+            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                // What `into_make_service_with_connect_info` did: handlers and
+                // the rate limits read the peer from here.
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
