@@ -203,6 +203,7 @@ impl Application {
                 .map(|u| u.origin().ascii_serialization()),
             trusted_proxies: settings.trusted_proxies.clone(),
             cors_origins: settings.cors_origins.clone(),
+            orgs_per_day: settings.orgs_per_day,
         };
         // The process's one LISTEN connection: org events and video_ready.
         let live = Hub::start(&db, settings.live.clone()).await?;

@@ -14,7 +14,7 @@ pub async fn create_org(name: String) -> Result<(), AppError> {
     serve(async |ctx| {
         let account = ctx.account().await?;
         let name = OrgName::parse(&name).map_err(|e| AppError::field("name", e.to_string()))?;
-        let org = orgs::create(&ctx.state.db, &account, name).await?;
+        let org = orgs::create(&ctx.state.db, &account, name, ctx.state.web.orgs_per_day).await?;
         leptos_axum::redirect(&format!("/o/{}/settings", org.slug));
         Ok(())
     })

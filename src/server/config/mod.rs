@@ -54,6 +54,9 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `TLDW_LIVE_*`: the org event streams (see `config::live`).
     pub live: LiveSettings,
+    /// `TLDW_ORGS_PER_ACCOUNT_PER_DAY`: orgs one account may create a day
+    /// (default 5; 0: no limit). Each org starts with a free quota.
+    pub orgs_per_day: i32,
 }
 
 /// How summaries are made and counted.
@@ -371,6 +374,17 @@ impl Settings {
         let site_root = get("LEPTOS_SITE_ROOT").map(PathBuf::from);
         let metrics_addr = metrics_addr(get("METRICS_ADDR"), host, port)?;
         let live = live::live_settings(&get)?;
+        let orgs_per_day = match get("TLDW_ORGS_PER_ACCOUNT_PER_DAY") {
+            None => 5,
+            Some(raw) => raw
+                .trim()
+                .parse::<u16>()
+                .map(i32::from)
+                .map_err(|_| ConfigError {
+                    var: "TLDW_ORGS_PER_ACCOUNT_PER_DAY",
+                    reason: format!("expected a whole number (0 for no limit), got {raw:?}"),
+                })?,
+        };
         Ok(Settings {
             host,
             port,
@@ -387,6 +401,7 @@ impl Settings {
             site_root,
             metrics_addr,
             live,
+            orgs_per_day,
         })
     }
 }

@@ -34,6 +34,8 @@ pub struct WebSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Origins allowed to call `/api/v1` from a browser with a Bearer key.
     pub cors_origins: Vec<String>,
+    /// Orgs one account may create a day (0: no limit).
+    pub orgs_per_day: i32,
 }
 
 impl WebSettings {
