@@ -109,6 +109,9 @@ export default defineConfig({
         TLDW_DATA_DIR: dataDir,
         TLDW_YOUTUBE_BASE_URL: fakeYouTubeURL,
         TLDW_FREE_MONTHLY_SUMMARIES: String(freeLimit),
+        // Mail links are built from PUBLIC_URL only (the server refuses
+        // SMTP without it).
+        PUBLIC_URL: baseURL,
         SMTP_URL: `smtp://127.0.0.1:${fakeSmtpPort}`,
         SMTP_FROM: 'tldw <no-reply@tldw.test>',
         DODO_PAYMENTS_API_KEY: dodoApiKey,

@@ -51,7 +51,8 @@ async fn dead_rows_go_and_live_rows_stay() {
         Some(Purged {
             sessions: 2,
             rate_limits: 1,
-            webhook_events: 1
+            webhook_events: 1,
+            account_tokens: 0,
         })
     );
     assert_eq!(left(&test_db).await, (1, 1, 1));
@@ -104,13 +105,15 @@ async fn a_second_process_skips_while_one_is_sweeping() {
             sessions: sum.sessions + p.sessions,
             rate_limits: sum.rate_limits + p.rate_limits,
             webhook_events: sum.webhook_events + p.webhook_events,
+            account_tokens: sum.account_tokens + p.account_tokens,
         });
     assert_eq!(
         total,
         Purged {
             sessions: 2,
             rate_limits: 1,
-            webhook_events: 1
+            webhook_events: 1,
+            account_tokens: 0,
         }
     );
     assert_eq!(left(&test_db).await, (1, 1, 1));

@@ -30,6 +30,8 @@ pub struct Purged {
     pub sessions: u64,
     pub rate_limits: u64,
     pub webhook_events: u64,
+    /// Expired account links (verify, reset, change email).
+    pub account_tokens: u64,
 }
 
 /// One pass, or `None` when another process is running one right now.
@@ -67,10 +69,12 @@ pub async fn purge(db: &Db) -> Result<Option<Purged>, AppError> {
     .await?
     .rows_affected();
     tx.commit().await?;
+    let account_tokens = super::account_lifecycle::purge_expired(db).await?;
     let purged = Purged {
         sessions,
         rate_limits,
         webhook_events,
+        account_tokens,
     };
     if purged != Purged::default() {
         tracing::info!(?purged, "retention pass");
