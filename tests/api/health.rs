@@ -93,15 +93,17 @@ async fn every_response_carries_a_request_id() {
     assert_eq!(id(&first).len(), 36);
     assert_ne!(id(&first), id(&second));
 
-    // A caller's own id (from a proxy) is kept, so logs line up end to end.
+    // A caller's own id is replaced (security review 18b): a client must
+    // not be able to forge or collide correlation ids in our logs.
     let response = app
         .client
         .get(app.url("/healthz"))
-        .header("x-request-id", "from-the-proxy")
+        .header("x-request-id", "from-the-client")
         .send()
         .await
         .unwrap();
-    assert_eq!(id(&response), "from-the-proxy");
+    assert_ne!(id(&response), "from-the-client");
+    assert_eq!(id(&response).len(), 36);
     app.stop().await.unwrap();
 }
 

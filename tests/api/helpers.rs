@@ -542,7 +542,28 @@ pub async fn spawn_embedded(data_dir: &std::path::Path, extra: &[(&str, &str)]) 
         }
     })
     .unwrap();
-    serve(settings, "tldw").await
+    let joining = match &settings.database {
+        tldw::server::config::DatabaseSettings::Embedded {
+            data_dir,
+            pg_bin_dir,
+            max_connections,
+        } => EmbeddedOptions {
+            data_dir: data_dir.clone(),
+            bin_dir: pg_bin_dir.clone(),
+            durable: true,
+            max_connections: *max_connections,
+        },
+        _ => unreachable!("spawn_embedded sets TLDW_DATA_DIR"),
+    };
+    let mut app = serve(settings, "tldw").await;
+    // The app's database is in its own cluster: a second handle on it
+    // (joined, never stopped; leaked, as the shared cluster's is static).
+    let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&joining))
+        .await
+        .unwrap()
+        .unwrap();
+    app.db = TestDb::on(Box::leak(Box::new(pg)), "tldw");
+    app
 }
 
 async fn serve(settings: Settings, db_name: &str) -> TestApp {

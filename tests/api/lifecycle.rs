@@ -24,7 +24,20 @@ struct MailApp {
 async fn spawn_mail_app() -> MailApp {
     let (port, mail) = fake_smtp(false).await;
     let url = format!("smtp://127.0.0.1:{port}");
-    let app = spawn_app_with(&[("SMTP_URL", &url)]).await;
+    // Mail needs PUBLIC_URL, and the CSRF check holds requests to it: the
+    // app gets a port chosen here, so that its public URL is its address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let public = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&[
+        ("SMTP_URL", &url),
+        ("PORT", &port.to_string()),
+        ("PUBLIC_URL", &public),
+    ])
+    .await;
     MailApp { app, mail }
 }
 
