@@ -112,6 +112,8 @@ export default defineConfig({
         // Mail links are built from PUBLIC_URL only (the server refuses
         // SMTP without it).
         PUBLIC_URL: baseURL,
+        // Every journey signs people up from 127.0.0.1.
+        TLDW_SIGN_UPS_PER_ADDRESS_PER_HOUR: '200',
         SMTP_URL: `smtp://127.0.0.1:${fakeSmtpPort}`,
         SMTP_FROM: 'tldw <no-reply@tldw.test>',
         DODO_PAYMENTS_API_KEY: dodoApiKey,

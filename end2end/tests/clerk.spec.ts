@@ -48,7 +48,7 @@ test('Clerk decides: the email comes from Clerk, and a removal in Clerk closes t
 
   // The session token carries no email: the server read it from Clerk's Backend API.
   await page.goto('/account');
-  await expect(page.getByText(`crew-${suffix}@example.com`)).toBeVisible();
+  await expect(page.getByRole('strong').getByText(`crew-${suffix}@example.com`)).toBeVisible();
   await page.goto(`/o/${slug}`);
   await expect(page.getByTestId('org-name')).toHaveText(slug);
 

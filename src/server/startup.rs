@@ -204,6 +204,7 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             cors_origins: settings.cors_origins.clone(),
             orgs_per_day: settings.orgs_per_day,
+            sign_ups_per_hour: settings.sign_ups_per_hour,
         };
         // The process's one LISTEN connection: org events and video_ready.
         let live = Hub::start(&db, settings.live.clone()).await?;

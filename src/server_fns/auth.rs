@@ -25,6 +25,7 @@ pub async fn sign_up(
             &ctx.state.db,
             &ctx.state.auth,
             ctx.client_ip(),
+            ctx.state.web.sign_ups_per_hour,
             &email,
             &password,
         )

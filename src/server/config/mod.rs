@@ -57,6 +57,9 @@ pub struct Settings {
     /// `TLDW_ORGS_PER_ACCOUNT_PER_DAY`: orgs one account may create a day
     /// (default 5; 0: no limit). Each org starts with a free quota.
     pub orgs_per_day: i32,
+    /// `TLDW_SIGN_UPS_PER_ADDRESS_PER_HOUR`: built-in sign-ups one client
+    /// address (an IPv6 /64) may make an hour (default 10).
+    pub sign_ups_per_hour: u32,
 }
 
 /// How summaries are made and counted.
@@ -385,6 +388,18 @@ impl Settings {
                     reason: format!("expected a whole number (0 for no limit), got {raw:?}"),
                 })?,
         };
+        let sign_ups_per_hour = match get("TLDW_SIGN_UPS_PER_ADDRESS_PER_HOUR") {
+            None => 10,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError {
+                    var: "TLDW_SIGN_UPS_PER_ADDRESS_PER_HOUR",
+                    reason: format!("expected a whole number above 0, got {raw:?}"),
+                })?,
+        };
         Ok(Settings {
             host,
             port,
@@ -402,6 +417,7 @@ impl Settings {
             metrics_addr,
             live,
             orgs_per_day,
+            sign_ups_per_hour,
         })
     }
 }

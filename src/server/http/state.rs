@@ -36,6 +36,8 @@ pub struct WebSettings {
     pub cors_origins: Vec<String>,
     /// Orgs one account may create a day (0: no limit).
     pub orgs_per_day: i32,
+    /// Built-in sign-ups one client address may make an hour.
+    pub sign_ups_per_hour: u32,
 }
 
 impl WebSettings {

@@ -26,6 +26,7 @@ pub async fn sign_up(
     db: &Db,
     auth: &Authenticator,
     client_ip: IpAddr,
+    sign_ups_per_hour: u32,
     email: &str,
     password: &str,
 ) -> Result<(AccountId, OrgId), AppError> {
@@ -37,7 +38,10 @@ pub async fn sign_up(
     rate_limit::hit(
         db,
         &format!("signup:ip:{}", rate_limit::address_key(client_ip)),
-        rate_limit::SIGN_UP_PER_ADDRESS,
+        rate_limit::Limit {
+            max_hits: i32::try_from(sign_ups_per_hour).unwrap_or(i32::MAX),
+            ..rate_limit::SIGN_UP_PER_ADDRESS
+        },
     )
     .await?;
     let email = Email::parse(email).map_err(|e| AppError::field("email", e.to_string()))?;
