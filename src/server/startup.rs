@@ -4,9 +4,15 @@
 use anyhow::Context;
 use axum::{Router, http::Request, routing::get};
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sqlx::postgres::PgConnectOptions;
-use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    str::FromStr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
@@ -329,8 +335,22 @@ impl Application {
     }
 }
 
+/// The app's page routes, generated once per process.
+///
+/// Leptos generates them by running the app with resource loading
+/// suppressed through a process-wide flag (`SuppressResourceLoad` in
+/// leptos_server 0.8.8): a page render whose resource is first polled while
+/// any thread is generating hangs forever (leptos-rs/leptos#4773). Once per
+/// process, before any router exists, nothing can be rendering yet; a second
+/// `Application::build` in the same process (several instances in the
+/// tests) would otherwise stall the first one's pages.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let request_id_header = axum::http::HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
         // Our id, never the client's: a client could otherwise forge

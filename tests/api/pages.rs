@@ -1,6 +1,7 @@
 //! Server-rendered pages, as a browser without JavaScript receives them.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestDb, spawn_app, spawn_instance};
+use std::time::Duration;
 
 #[tokio::test]
 async fn the_landing_page_shows_the_product_and_every_plan() {
@@ -75,5 +76,47 @@ async fn unknown_pages_are_a_friendly_404() {
     assert_eq!(response.status(), 404);
     let html = response.text().await.unwrap();
     assert!(html.contains("We couldn't find that page."));
+    app.stop().await.unwrap();
+}
+
+/// Pages keep rendering while other instances start in the same process (as
+/// in these tests): Leptos suppresses resource loads process-wide while it
+/// generates a route list (leptos-rs/leptos#4773), and a page whose resource
+/// first ran in that window used to hang until the request timed out. The
+/// list is now generated once per process.
+#[tokio::test]
+async fn pages_render_while_other_instances_start_in_the_same_process() {
+    let app = spawn_app().await;
+    let name = app.db.name.clone();
+    let starting = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let db = TestDb::named(&name);
+            for _ in 0..20 {
+                spawn_instance(&db).await.stop().await.unwrap();
+            }
+        });
+    });
+    let mut renders = 0;
+    while !starting.is_finished() {
+        let page = tokio::time::timeout(Duration::from_secs(10), async {
+            let page = app.get("/").await;
+            (page.status(), page.text().await.unwrap())
+        })
+        .await
+        .expect("the landing page stalled while another instance started");
+        assert_eq!(page.0, 200);
+        assert!(page.1.contains("data-plan="), "the plans did not render");
+        renders += 1;
+    }
+    starting.join().unwrap();
+    println!("{renders} renders while 20 instances started");
+    assert!(
+        renders >= 20,
+        "only {renders} renders overlapped the starts"
+    );
     app.stop().await.unwrap();
 }
