@@ -170,12 +170,14 @@ fn DashboardBody(
                         <ul role="list" class="divide-y divide-slate-100 rounded-2xl border border-slate-200 bg-white" data-testid="history">
                             {dashboard.items.iter().map(|item| view! {
                                 <li>
-                                    <a href=format!("/o/{slug}/v/{}", item.video_id) class="flex items-center justify-between gap-4 px-4 py-3 hover:bg-slate-50">
-                                        <span class="truncate font-medium text-slate-900">{item.title.clone().unwrap_or_else(|| item.video_id.clone())}</span>
-                                        <span class="shrink-0 text-sm text-slate-500">
-                                            {item.from_cache.then(|| view! { <span class="mr-2 rounded bg-emerald-50 px-1.5 py-0.5 text-xs text-emerald-800">"from cache"</span> })}
-                                            {item.requested_by.clone().map(|who| view! { <span class="mr-2" data-testid="requested-by">{who}</span> })}
-                                            {item.requested_on.clone()}
+                                    // On a phone the title takes its own line(s) and who/when
+                                    // go below it; side by side from `sm` up.
+                                    <a href=format!("/o/{slug}/v/{}", item.video_id) class="flex flex-col gap-1 px-4 py-3 hover:bg-slate-50 sm:flex-row sm:items-center sm:justify-between sm:gap-4">
+                                        <span class="min-w-0 break-words font-medium text-slate-900 sm:truncate">{item.title.clone().unwrap_or_else(|| item.video_id.clone())}</span>
+                                        <span class="flex min-w-0 flex-wrap items-center gap-x-2 gap-y-1 text-sm text-slate-500 sm:shrink-0 sm:flex-nowrap">
+                                            {item.from_cache.then(|| view! { <span class="rounded bg-emerald-50 px-1.5 py-0.5 text-xs text-emerald-800">"from cache"</span> })}
+                                            {item.requested_by.clone().map(|who| view! { <span class="max-w-full truncate sm:max-w-[14rem]" data-testid="requested-by">{who}</span> })}
+                                            <span class="whitespace-nowrap">{item.requested_on.clone()}</span>
                                         </span>
                                     </a>
                                 </li>

@@ -121,6 +121,27 @@ impl Stream {
         Instant::now()
     }
 
+    /// Every frame until the server ends the stream, or `None` if it is
+    /// still open after `within`.
+    async fn until_closed(&mut self, within: Duration) -> Option<Vec<Frame>> {
+        let deadline = Instant::now() + within;
+        let mut frames = Vec::new();
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                frames.push(parse_frame(&raw));
+                continue;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(Ok(None)) => return Some(frames),
+                Ok(Err(error)) => panic!("the stream broke instead of ending: {error}"),
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Every event that arrives within `within`.
     async fn drain(&mut self, within: Duration) -> Vec<Frame> {
         let deadline = Instant::now() + within;
@@ -836,4 +857,48 @@ async fn bench_triggers() {
             );
         }
     }
+}
+
+/// A stream does not outlive its access: removing the member, or signing
+/// the session out, ends it at the next check (every heartbeat interval),
+/// while the owner's stream goes on.
+#[tokio::test]
+async fn a_removed_member_or_a_signed_out_session_loses_the_stream() {
+    let (a, _b, _tube) = two_instances(&[("TLDW_LIVE_HEARTBEAT_SECONDS", "1")]).await;
+    let people = members(&a, "liveg", 1, 2).await;
+    let (removed, signed_out, owner) = (&people[0], &people[1], &people[2]);
+    let (mut removed_stream, _) = Stream::opened(&a, removed).await;
+    let (mut signed_out_stream, _) = Stream::opened(&a, signed_out).await;
+    let (mut owner_stream, _) = Stream::opened(&a, owner).await;
+
+    let removed_id = crate::helpers::member_id(
+        &a.org_page(&owner.cookie, &owner.slug).await,
+        "member0-0-liveg@example.com",
+    );
+    a.call(
+        &owner.cookie,
+        "orgs/remove-member",
+        &[("slug", &owner.slug), ("user_id", &removed_id.to_string())],
+    )
+    .await
+    .ok();
+    a.call(&signed_out.cookie, "auth/sign-out", &[]).await.ok();
+
+    for (who, stream) in [
+        ("the removed member", &mut removed_stream),
+        ("the signed-out session", &mut signed_out_stream),
+    ] {
+        let frames = stream.until_closed(Duration::from_secs(5)).await;
+        let frames = frames.unwrap_or_else(|| panic!("{who}'s stream was still open after 5 s"));
+        assert!(
+            frames.iter().all(|f| f.event.is_none()),
+            "{who} heard about the org after losing access: {frames:?}"
+        );
+    }
+    // The owner's stream is still open and still hears heartbeats.
+    let frame = owner_stream
+        .frame(Duration::from_secs(3))
+        .await
+        .expect("the owner's stream ended too");
+    assert_eq!(frame.comment.as_deref(), Some("heartbeat"), "{frame:?}");
 }

@@ -7,6 +7,11 @@
 //! reconnects says where it left off; then `usage`, `history`, `billing`
 //! and `resync` events, each with its id and the kind as data, and a
 //! heartbeat comment when idle so that proxies keep it open.
+//!
+//! Access is checked again at every heartbeat interval: a stream ends once
+//! its session is signed out or expires, or its member leaves or is removed
+//! from the org, so a former member hears nothing more about the org. A
+//! database outage does not end it (the `resync` after one covers it).
 
 use axum::{
     extract::{Path, State},
@@ -20,6 +25,7 @@ use std::{convert::Infallible, time::Duration};
 
 use super::AppState;
 use crate::{
+    domain::OrgId,
     error::AppError,
     server::{
         auth::identity,
@@ -53,7 +59,13 @@ pub async fn org_events(
         .live
         .subscribe(member.org.id, member.org.user_id, last_event_id)?;
     let heartbeat = state.live.settings().heartbeat;
-    let mut response = Sse::new(events(subscription, state.live.clone()))
+    let access = Access {
+        org: member.org.id,
+        state: state.clone(),
+        headers,
+        slug,
+    };
+    let mut response = Sse::new(events(subscription, state.live.clone(), access, heartbeat))
         .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
         .into_response();
     // nginx and friends would otherwise buffer the stream.
@@ -63,6 +75,39 @@ pub async fn org_events(
     Ok(response)
 }
 
+/// What the stream was opened with, to ask again whether it may go on.
+struct Access {
+    state: AppState,
+    headers: HeaderMap,
+    slug: String,
+    org: OrgId,
+}
+
+impl Access {
+    /// Whether the request's session still speaks for a member of the org.
+    /// An unavailable database says yes: the stream is not the place to
+    /// judge an outage, and the next check will know.
+    async fn still_allowed(&self) -> bool {
+        let state = &self.state;
+        let account = match state.auth.authenticate(&state.db, &self.headers).await {
+            Ok(Some(account)) => account,
+            Ok(None) => return false,
+            Err(error) => return is_unavailable(&error),
+        };
+        match identity::member_of(&state.db, &account, &self.slug).await {
+            Ok(member) => member.org.id == self.org,
+            Err(error) => is_unavailable(&error),
+        }
+    }
+}
+
+fn is_unavailable(error: &AppError) -> bool {
+    matches!(
+        error,
+        AppError::Unavailable(_) | AppError::DatabaseUnavailable { .. }
+    )
+}
+
 fn sse(hub: &Hub, event: LiveEvent) -> Event {
     Event::default()
         .id(hub.event_id(event.id))
@@ -70,10 +115,13 @@ fn sse(hub: &Hub, event: LiveEvent) -> Event {
         .data(event.change.as_str())
 }
 
-/// The stream's events until the client leaves or the process stops.
+/// The stream's events until the client leaves, loses access (checked
+/// every `recheck`), or the process stops.
 fn events(
     subscription: Subscription,
     hub: Hub,
+    access: Access,
+    recheck: Duration,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let opening = Event::default()
         .id(hub.event_id(subscription.current))
@@ -90,18 +138,53 @@ fn events(
     }
     first.reverse();
     let stopping = hub.stopping();
-    futures_util::stream::unfold(
-        (subscription, first, stopping),
-        |(mut subscription, mut first, mut stopping)| async move {
-            if let Some(event) = first.pop() {
-                return Some((Ok(event), (subscription, first, stopping)));
+    let mut checks = tokio::time::interval_at(tokio::time::Instant::now() + recheck, recheck);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open = Open {
+        subscription,
+        first,
+        stopping,
+        access,
+        checks,
+    };
+    futures_util::stream::unfold(open, |mut open| async move {
+        if let Some(event) = open.first.pop() {
+            return Some((Ok(event), open));
+        }
+        loop {
+            enum Wake {
+                Event(Option<LiveEvent>),
+                Stopping,
+                Check,
             }
-            let next = tokio::select! {
-                next = subscription.next() => next,
-                _ = stopping.wait_for(|stopping| *stopping) => None,
-            }?;
-            let event = sse(subscription.hub(), next);
-            Some((Ok(event), (subscription, first, stopping)))
-        },
-    )
+            let wake = tokio::select! {
+                next = open.subscription.next() => Wake::Event(next),
+                _ = open.stopping.wait_for(|stopping| *stopping) => Wake::Stopping,
+                _ = open.checks.tick() => Wake::Check,
+            };
+            match wake {
+                Wake::Event(next) => {
+                    let event = sse(open.subscription.hub(), next?);
+                    return Some((Ok(event), open));
+                }
+                Wake::Stopping => return None,
+                Wake::Check => {
+                    if !open.access.still_allowed().await {
+                        tracing::info!(slug = %open.access.slug, "closed an event stream that lost its access");
+                        return None;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// An open stream's state between events.
+struct Open {
+    subscription: Subscription,
+    /// Frames to send before any event, last first.
+    first: Vec<Event>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    access: Access,
+    checks: tokio::time::Interval,
 }

@@ -746,19 +746,7 @@ impl SummaryEngine {
                 return Err(Failed { message, billed });
             }
         };
-        let cost = cost_micros(
-            &self.settings.prices,
-            &summary.model,
-            summary.usage.prompt_tokens,
-            summary.usage.completion_tokens,
-        );
-        metrics::summary_made(
-            &summary.model,
-            summary.built_in,
-            summary.usage.prompt_tokens,
-            summary.usage.completion_tokens,
-            cost,
-        );
+        let cost = priced_and_counted(&self.settings.prices, &summary);
         let completion = Completion {
             title: Some(transcript.metadata.title.clone()),
             channel: Some(transcript.metadata.channel.clone()),
@@ -880,6 +868,18 @@ fn failure_kind(error: &YouTubeError) -> &'static str {
         YouTubeError::Unplayable(_) => "unplayable",
         _ => "transcript",
     }
+}
+
+/// What a made summary cost (see [`cost_micros`]), counted in the metrics
+/// as it is priced: every summary a model makes goes through here once.
+pub fn priced_and_counted(
+    prices: &[(String, f64, f64)],
+    summary: &crate::server::summarizer::Summary,
+) -> u64 {
+    let (prompt, completion) = (summary.usage.prompt_tokens, summary.usage.completion_tokens);
+    let cost = cost_micros(prices, &summary.model, prompt, completion);
+    metrics::summary_made(&summary.model, summary.built_in, prompt, completion, cost);
+    cost
 }
 
 /// Millionths of a dollar, from per-million-token prices: tokens × price.

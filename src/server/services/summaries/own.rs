@@ -9,14 +9,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{SummaryEngine, cost_micros, limits::TokenCap, quota_exceeded, record_history};
+use super::{SummaryEngine, limits::TokenCap, priced_and_counted, quota_exceeded, record_history};
 use crate::{
     domain::{Permission, VideoId, transcript_file::parse_transcript},
     error::AppError,
     server::{
         auth::identity::CurrentMember,
         db::TenantScope,
-        metrics,
         services::{db_error, orgs, quota},
         summarizer::{
             Language, Progress, SummaryLanguage, TranscriptLine, Usage, chunking::transcript_tokens,
@@ -172,19 +171,7 @@ impl SummaryEngine {
             }
         };
         let body = summary.body();
-        let cost = cost_micros(
-            &self.settings.prices,
-            &summary.model,
-            summary.usage.prompt_tokens,
-            summary.usage.completion_tokens,
-        );
-        metrics::summary_made(
-            &summary.model,
-            summary.built_in,
-            summary.usage.prompt_tokens,
-            summary.usage.completion_tokens,
-            cost,
-        );
+        let cost = priced_and_counted(&self.settings.prices, &summary);
         let mut tx = self.db.tenant(scope).await.map_err(db_error)?;
         sqlx::query(
             "insert into own_transcript_summaries (org_id, id, user_id, video_id, summary, model, prompt_version,
