@@ -24,7 +24,7 @@ pub fn DataTable(
         <div class="overflow-x-auto rounded-2xl border border-slate-200 bg-white">
             <table class="min-w-full text-sm" data-testid=testid>
                 <thead class="bg-slate-50 text-left text-slate-600">
-                    <tr>{headers.iter().map(|h| view! { <th scope="col" class="px-4 py-2">{*h}</th> }).collect_view()}</tr>
+                    <tr>{headers.iter().map(|h| view! { <th scope="col" class="px-3 py-2 sm:px-4">{*h}</th> }).collect_view()}</tr>
                 </thead>
                 <tbody class="divide-y divide-slate-100">{rows}</tbody>
             </table>

@@ -272,16 +272,22 @@ fn MemberTable(members: MemberUsage) -> impl IntoView {
         .iter()
         .map(|line| {
             let who = line.email.clone().unwrap_or_else(|| "Member without an email".into());
+            // A narrow column breaks an address before its `@` rather than
+            // anywhere in it.
+            let (local, domain) = match who.split_once('@') {
+                Some((local, domain)) => (local.to_owned(), Some(format!("@{domain}"))),
+                None => (who, None),
+            };
             view! {
                 <tr>
-                    <th scope="row" class="px-4 py-2 text-left font-medium text-slate-900">
-                        <span class="break-all">{who}</span>
+                    <th scope="row" class="px-3 py-2 sm:px-4 text-left font-medium text-slate-900">
+                        <span class="break-words">{local}{domain.map(|domain| view! { <wbr/>{domain} })}</span>
                         {line.is_you.then(|| view! { " " <span class="text-xs font-normal text-slate-500">"(you)"</span> })}
                     </th>
-                    <td class="px-4 py-2 text-slate-600">{line.role.label()}</td>
-                    <td class="px-4 py-2 tabular-nums">{line.fresh}</td>
-                    <td class="px-4 py-2 tabular-nums">{line.cached}</td>
-                    <td class="px-4 py-2 font-semibold tabular-nums">{line.fresh + line.cached}</td>
+                    <td class="px-3 py-2 sm:px-4 text-slate-600">{line.role.label()}</td>
+                    <td class="px-3 py-2 sm:px-4 tabular-nums">{line.fresh}</td>
+                    <td class="px-3 py-2 sm:px-4 tabular-nums">{line.cached}</td>
+                    <td class="px-3 py-2 sm:px-4 font-semibold tabular-nums">{line.fresh + line.cached}</td>
                 </tr>
             }
             .into_any()
