@@ -47,10 +47,12 @@ test('a summary made through another process moves the dashboard live', async ({
 
   // Alice opens the dashboard and leaves it open; a marker on the window
   // tells a reload apart from a live update.
-  const stream = a.waitForResponse((r) => r.url().endsWith(`${dashboard}/events`));
+  const stream = a.waitForResponse((r) => new URL(r.url()).pathname === `${dashboard}/events`);
   await a.goto(dashboard);
   await hydrated(a);
   expect((await stream).status()).toBe(200);
+  // It opens where the page's render began, so nothing in between is missed.
+  expect(new URL((await stream).url()).searchParams.get('since')).toMatch(/^[0-9a-f]{8}-\d+$/);
   await expect(a.getByTestId('quota-meter')).toContainText(`0 / ${freeLimit}`);
   await expect(a.getByTestId('history-empty')).toBeVisible();
   await a.evaluate(() => ((window as unknown as { liveMarker: number }).liveMarker = 42));

@@ -32,12 +32,19 @@ impl OrgLive {
 /// event stream (`GET /o/{slug}/events`, see `server::live`), bumps the
 /// ticks by event type, closes the stream on cleanup and opens another when
 /// the slug changes.
-pub fn provide_org_live(slug: impl Fn() -> String + Send + Sync + 'static) -> OrgLive {
+///
+/// `since` is where the page's render began (`Hub::mark`): the first stream
+/// opens from there, so a change between the render and the stream is
+/// announced rather than missed.
+pub fn provide_org_live(
+    slug: impl Fn() -> String + Send + Sync + 'static,
+    since: Option<String>,
+) -> OrgLive {
     let live = OrgLive::inert();
     #[cfg(feature = "hydrate")]
-    browser::subscribe(slug, live);
+    browser::subscribe(slug, since, live);
     #[cfg(not(feature = "hydrate"))]
-    let _ = slug;
+    let _ = (slug, since);
     provide_context(live);
     live
 }
@@ -97,14 +104,29 @@ mod browser {
 
     type Current = StoredValue<Option<Connection>, LocalStorage>;
 
-    pub fn subscribe(slug: impl Fn() -> String + Send + Sync + 'static, live: OrgLive) {
+    /// An id as the server makes them (`<epoch>-<n>`), safe in a query.
+    fn is_event_id(id: &str) -> bool {
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }
+
+    pub fn subscribe(
+        slug: impl Fn() -> String + Send + Sync + 'static,
+        since: Option<String>,
+        live: OrgLive,
+    ) {
         let current: Current = StoredValue::new_local(None);
         Effect::new(move |_| {
             let slug = slug();
             // Dropping the old connection closes it.
             current.set_value(None);
             if !slug.is_empty() {
-                current.set_value(connect(slug, live, current, FIRST_RETRY, false));
+                // Another org's data is read after the mark too, so the mark
+                // stays right (at worst a needless resync).
+                let url = match since.as_deref().filter(|id| is_event_id(id)) {
+                    Some(since) => format!("/o/{slug}/events?since={since}"),
+                    None => format!("/o/{slug}/events"),
+                };
+                current.set_value(connect(slug, url, live, current, FIRST_RETRY, false));
             }
         });
         on_cleanup(move || {
@@ -114,12 +136,12 @@ mod browser {
 
     fn connect(
         slug: String,
+        url: String,
         live: OrgLive,
         current: Current,
         retry: Duration,
         reopened: bool,
     ) -> Option<Connection> {
-        let url = format!("/o/{slug}/events");
         let source = EventSource::new(&url).ok()?;
         let mut handlers: Vec<Closure<dyn FnMut(Event)>> = Vec::new();
         for name in EVENTS {
@@ -158,7 +180,9 @@ mod browser {
                             .unwrap_or(false);
                         if still_wanted {
                             let next = (retry * 2).min(MAX_RETRY);
-                            current.set_value(connect(slug, live, current, next, true));
+                            // Reopened: it resyncs on open whatever it says.
+                            let url = format!("/o/{slug}/events");
+                            current.set_value(connect(slug, url, live, current, next, true));
                         }
                     },
                     retry,

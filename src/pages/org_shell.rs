@@ -10,8 +10,11 @@ use crate::{components::live::provide_org_live, domain::QuotaView, server_fns::u
 
 #[component]
 pub fn OrgShell() -> impl IntoView {
+    // First, before any of the page's data is read: a change after this
+    // point reaches the page, live or as a `resync` when its stream opens.
+    let since = SharedValue::new(live_mark).into_inner();
     let slug = slug_param();
-    let live = provide_org_live(slug);
+    let live = provide_org_live(slug, since.clone());
     let quota = Resource::new(
         move || (slug(), live.usage.get()),
         |(slug, _)| get_quota(slug),
@@ -24,8 +27,22 @@ pub fn OrgShell() -> impl IntoView {
                 quota.await.ok().flatten().map(|quota| view! { <ShellMeter quota slug=slug() /> })
             })}
         </Transition>
-        <Outlet />
+        <div class="contents" data-live-since=since>
+            <Outlet />
+        </div>
     }
+}
+
+/// Where this process's event streams stand (see `Hub::mark`); only the
+/// server knows, and the browser gets it with the page.
+#[cfg(feature = "ssr")]
+fn live_mark() -> Option<String> {
+    use_context::<crate::server::http::AppState>().map(|state| state.live.mark())
+}
+
+#[cfg(not(feature = "ssr"))]
+fn live_mark() -> Option<String> {
+    None
 }
 
 /// One line under the site header: the plan, used of limit, a thin bar and

@@ -45,9 +45,18 @@ impl Stream {
         slug: &str,
         last_event_id: Option<&str>,
     ) -> Result<Stream, Reply> {
+        Stream::open_path(app, cookie, &format!("/o/{slug}/events"), last_event_id).await
+    }
+
+    async fn open_path(
+        app: &TestApp,
+        cookie: &str,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Stream, Reply> {
         let mut request = app
             .client
-            .get(app.url(&format!("/o/{slug}/events")))
+            .get(app.url(path))
             .header("accept", "text/event-stream");
         if !cookie.is_empty() {
             request = request.header("cookie", cookie);
@@ -901,4 +910,76 @@ async fn a_removed_member_or_a_signed_out_session_loses_the_stream() {
         .await
         .expect("the owner's stream ended too");
     assert_eq!(frame.comment.as_deref(), Some("heartbeat"), "{frame:?}");
+}
+
+/// Where the org page's render began, as it tells its stream.
+async fn live_since(app: &TestApp, who: &Member) -> String {
+    let html = app
+        .client
+        .get(app.url(&format!("/o/{}", who.slug)))
+        .header("cookie", &who.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, rest) = html
+        .split_once("data-live-since=\"")
+        .unwrap_or_else(|| panic!("the org shell carries where its render began: {html}"));
+    rest.split('"').next().unwrap().to_owned()
+}
+
+/// A page's first stream, opened where its render began; the opening
+/// frame is read.
+async fn open_since(app: &TestApp, who: &Member, since: &str) -> Stream {
+    let path = format!("/o/{}/events?since={since}", who.slug);
+    let mut stream = Stream::open_path(app, &who.cookie, &path, None)
+        .await
+        .unwrap_or_else(|reply| panic!("stream refused: {reply:?}"));
+    let opening = stream
+        .frame(Duration::from_secs(5))
+        .await
+        .expect("no opening frame");
+    assert_eq!(opening.event, None, "{opening:?}");
+    stream
+}
+
+/// A page's first stream opens where the page's render began (`?since=`):
+/// if nothing of the org changed in between it starts quietly; a change in
+/// between (a summary served after the render) is a `resync` first thing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_between_the_page_and_its_stream_is_announced() {
+    let (a, b, _tube) = two_instances(&[]).await;
+    let people = members(&a, "liveh", 1, 1).await;
+    let (member, owner) = (&people[0], &people[1]);
+
+    // Setting up the org (its subscription row) notified too: let that
+    // land before the first render, or it would rightly count as missed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Nothing in between: no resync.
+    let since = live_since(&a, owner).await;
+    let mut quiet = open_since(&a, owner, &since).await;
+    let frames = quiet.drain(Duration::from_millis(500)).await;
+    assert!(
+        frames.is_empty(),
+        "a resync with nothing missed: {frames:?}"
+    );
+
+    // A summary served through B after A rendered the page, and seen by A's
+    // hub (through a watching stream) before the page's stream opens.
+    let since = live_since(&a, owner).await;
+    let (mut watching, _) = Stream::opened(&a, owner).await;
+    let cached = video("liveh", 1);
+    seed_ready(&a.db, std::slice::from_ref(&cached)).await;
+    let reply = rest(&b, member, &cached).await;
+    assert!(reply.status == 200 || reply.status == 201, "{reply:?}");
+    watching.expect(&["usage"], WITHIN).await;
+    let mut late = open_since(&a, owner, &since).await;
+    let first = late
+        .frame(Duration::from_secs(2))
+        .await
+        .expect("no resync for a change the page missed");
+    assert_eq!(first.event.as_deref(), Some("resync"), "{first:?}");
 }

@@ -4,7 +4,8 @@
 //! out is 401, a member past their open streams is 429.
 //!
 //! The stream first sends an `id` only (no event), so that a browser that
-//! reconnects says where it left off; then `usage`, `history`, `billing`
+//! reconnects says where it left off (`Last-Event-ID`; a page opening its
+//! first stream says it with `?since=`, the id its render started at); then `usage`, `history`, `billing`
 //! and `resync` events, each with its id and the kind as data, and a
 //! heartbeat comment when idle so that proxies keep it open.
 //!
@@ -14,7 +15,7 @@
 //! database outage does not end it (the `resync` after one covers it).
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::{HeaderMap, HeaderValue},
     response::{
         IntoResponse, Response,
@@ -40,6 +41,7 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 pub async fn org_events(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     if let Some(outage) = state.db.health().outage() {
@@ -54,7 +56,17 @@ pub async fn org_events(
         .await?
         .ok_or(AppError::Unauthorized)?;
     let member = identity::member_of(&state.db, &account, &slug).await?;
-    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    // The browser's own reconnect says where it was; a first open, where
+    // its page's render began.
+    let since = query.as_deref().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "since")
+            .map(|(_, value)| value.into_owned())
+    });
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(since.as_deref());
     let subscription = state
         .live
         .subscribe(member.org.id, member.org.user_id, last_event_id)?;

@@ -185,6 +185,13 @@ impl Hub {
         format!("{}-{id}", self.inner.epoch)
     }
 
+    /// The id a stream opened now would start at: a page takes it before it
+    /// reads its data, and its stream opens with it (`?since=`) so that a
+    /// change in between is announced with a `resync` (see [`Hub::subscribe`]).
+    pub fn mark(&self) -> String {
+        self.event_id(self.inner.last_id.load(Ordering::Acquire))
+    }
+
     /// Opens a stream for `member` of `org`. `last_event_id` is the
     /// browser's `Last-Event-ID` when it reconnects: the first event is a
     /// `resync` unless nothing of this org can have been missed since.
