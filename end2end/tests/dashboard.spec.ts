@@ -66,4 +66,16 @@ test('the dashboard shows cards, charts and per-member usage, empty and with dat
   await page.reload();
   await expect(page.getByTestId('stat-cards')).toBeVisible();
   await page.screenshot(shot('dashboard-phone'));
+
+  // Without JavaScript: the same numbers, rendered by the server.
+  const noJs = await page.context().browser()!.newContext({ javaScriptEnabled: false });
+  await noJs.addCookies(await page.context().cookies());
+  const plain = await noJs.newPage();
+  await plain.goto(dashboard);
+  await expect(plain.getByTestId('shell-quota-used')).toHaveText(`1 of ${freeLimit} summaries used`);
+  await expect(plain.getByTestId('card-remaining-value')).toHaveText(String(freeLimit - 1));
+  await expect(plain.getByTestId('member-usage-table')).toContainText('(you)');
+  await expect(plain.getByTestId('daily-chart').locator('g').last().locator('title')).toContainText('1 fresh');
+  await plain.screenshot(shot('dashboard-no-js'));
+  await noJs.close();
 });

@@ -191,7 +191,7 @@ pub fn DailyChart(days: Vec<UsageDay>, #[prop(into)] period_start: String) -> im
                     <span>"0"</span>
                 </div>
                 <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") preserveAspectRatio="none"
-                    class="h-40 w-full overflow-visible border-b border-slate-300"
+                    class="h-40 min-w-0 flex-1 overflow-visible border-b border-slate-300"
                     role="img" aria-labelledby="daily-chart-title daily-chart-desc"
                     on:mouseleave=move |_| hovered.set(None)>
                     <title id="daily-chart-title">"Summaries per day, last 30 days"</title>
@@ -276,7 +276,7 @@ pub fn PeriodChart(days: Vec<CumulativeDay>, period_days: u32, limit: i32) -> im
                     <span>"0"</span>
                 </div>
                 <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") preserveAspectRatio="none"
-                    class="h-40 w-full overflow-visible border-b border-slate-300"
+                    class="h-40 min-w-0 flex-1 overflow-visible border-b border-slate-300"
                     role="img" aria-labelledby="period-chart-title period-chart-desc">
                     <title id="period-chart-title">"Summaries used this period against the plan limit"</title>
                     <desc id="period-chart-desc">{description}</desc>
