@@ -5,14 +5,18 @@
 //!
 //! The stream first sends an `id` only (no event), so that a browser that
 //! reconnects says where it left off (`Last-Event-ID`; a page opening its
-//! first stream says it with `?since=`, the id its render started at); then `usage`, `history`, `billing`
-//! and `resync` events, each with its id and the kind as data, and a
-//! heartbeat comment when idle so that proxies keep it open.
+//! first stream says it with `?since=`, the id its render started at);
+//! then `usage`, `history`, `billing` and `resync` events, each with its id
+//! and the kind as data, and a heartbeat comment when idle so that proxies
+//! keep it open.
 //!
 //! Access is checked again at every heartbeat interval: a stream ends once
 //! its session is signed out or expires, or its member leaves or is removed
 //! from the org, so a former member hears nothing more about the org. A
-//! database outage does not end it (the `resync` after one covers it).
+//! database outage does not end it (the `resync` after one covers it). The
+//! check is a session lookup (a write only every 10 minutes, as for any
+//! request) and a membership usually in the identity cache; an open stream
+//! counts as use of its session, as an open page's requests would.
 
 use axum::{
     extract::{Path, RawQuery, State},
