@@ -339,7 +339,11 @@ impl SummaryEngine {
             ) if charged && !open => SummaryStatus::Failed {
                 message: CHARGED_MESSAGE.into(),
             },
-            (None, CacheState::Failed { message }) => SummaryStatus::Failed { message },
+            // While this org's unit is still reserved, whether the failure
+            // costs it is not settled yet: the shared "nothing was charged"
+            // may be untrue for it (a failure after billed tokens is
+            // charged), so it waits below with the other unsettled states.
+            (None, CacheState::Failed { message }) if !open => SummaryStatus::Failed { message },
             // The last attempt failed for a passing reason; say so, and let
             // the member try again.
             (
