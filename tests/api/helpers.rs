@@ -224,6 +224,19 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A page's HTML as the signed-in `cookie` gets it.
+    pub async fn page_html(&self, cookie: &str, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Sends the shutdown signal and waits for the server to finish.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {

@@ -767,15 +767,8 @@ async fn the_language_setting_is_for_owners_and_admins_and_takes_only_listed_lan
 
     // The settings page offers the choice to those who may make it.
     let page = app
-        .client
-        .get(app.url(&format!("/o/{}/settings", boss.slug)))
-        .header("cookie", &boss.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page_html(&boss.cookie, &format!("/o/{}/settings", boss.slug))
+        .await;
     assert!(page.contains("Summary language"), "{page}");
     assert!(
         page.contains("The video&#x27;s own language") || page.contains("The video's own language")

@@ -915,15 +915,8 @@ async fn a_removed_member_or_a_signed_out_session_loses_the_stream() {
 /// Where the org page's render began, as it tells its stream.
 async fn live_since(app: &TestApp, who: &Member) -> String {
     let html = app
-        .client
-        .get(app.url(&format!("/o/{}", who.slug)))
-        .header("cookie", &who.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page_html(&who.cookie, &format!("/o/{}", who.slug))
+        .await;
     let (_, rest) = html
         .split_once("data-live-since=\"")
         .unwrap_or_else(|| panic!("the org shell carries where its render began: {html}"));
