@@ -340,6 +340,12 @@ pub(crate) async fn deliver(app: &TestApp, delivery: &Delivery) -> Reply {
     .await
 }
 
+/// `body` delivered as Dodo would: a fresh id, signed with the key
+/// `billing_vars` configures, now.
+pub(crate) async fn deliver_signed(app: &TestApp, body: Vec<u8>) -> Reply {
+    deliver(app, &Delivery::signed(&new_id(), body)).await
+}
+
 /// The outcome word of a 200 acknowledgement.
 #[track_caller]
 fn outcome(reply: &Reply) -> String {

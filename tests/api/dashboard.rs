@@ -6,18 +6,15 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use serde_json::json;
-use tldw::{
-    domain::{CumulativeDay, OrgId, UsageDay, UsageOverview, UsageTotals, UserId},
-    server::webhooks::signature::{WebhookSecret, WebhookVerifier},
-};
+use tldw::domain::{CumulativeDay, OrgId, UsageOverview, UsageTotals, UserId};
 use uuid::Uuid;
 
 use crate::{
-    billing::{NO_DODO, billing_vars},
+    billing::{NO_DODO, billing_vars, deliver_signed},
     helpers::{TestApp, as_owner_in_org, member_id, spawn_app, spawn_app_with},
+    usage::{set, zeros},
 };
 
-const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const PRO_LIMIT: i32 = 20;
 
 async fn billing_app() -> TestApp {
@@ -71,31 +68,13 @@ async fn renew(app: &TestApp, org: OrgId, owner: UserId, start: DateTime<Utc>, e
         }
     }))
     .unwrap();
-    let (id, timestamp) = (
-        format!("msg_{}", Uuid::new_v4().simple()),
-        Utc::now().timestamp(),
+    let reply = deliver_signed(app, body).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.json::<serde_json::Value>()["outcome"],
+        "applied",
+        "{reply:?}"
     );
-    let signature = WebhookVerifier::sign(
-        &WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
-        &id,
-        timestamp,
-        &body,
-    );
-    let reply = app
-        .client
-        .post(app.url("/webhooks/dodo"))
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = reply.status().as_u16();
-    let text = reply.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    assert!(text.contains("applied"), "{text}");
 }
 
 /// A ready summary in the shared cache that cost `cost` to make.
@@ -186,25 +165,6 @@ fn period_start(overview: &UsageOverview) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&overview.now.period_start)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-fn zero_days(to: NaiveDate, days: i64) -> Vec<UsageDay> {
-    (0..days)
-        .rev()
-        .map(|back| UsageDay {
-            date: (to - Duration::days(back)).format("%Y-%m-%d").to_string(),
-            fresh: 0,
-            cached: 0,
-            cost_micros: 0,
-            saved_micros: 0,
-        })
-        .collect()
-}
-
-fn set(days: &mut [UsageDay], days_ago: usize, fresh: i32, cached: i32, cost: i64, saved: i64) {
-    let last = days.len() - 1;
-    let day = &mut days[last - days_ago];
-    (day.fresh, day.cached, day.cost_micros, day.saved_micros) = (fresh, cached, cost, saved);
 }
 
 #[tokio::test]
@@ -422,7 +382,7 @@ async fn a_seeded_month_across_a_dodo_renewal_gives_exact_cards_chart_and_member
     assert_eq!(got.period.cache_hit_percent(), Some(40));
 
     // The bars: the last 30 days, every day, the period boundary inside D-3.
-    let mut days = zero_days(today, 30);
+    let mut days = zeros(today, 30);
     set(&mut days, 29, 1, 0, 11, 0);
     set(&mut days, 10, 0, 1, 0, 13);
     set(&mut days, 3, 2, 1, 17 + 1_000, 400);
@@ -509,7 +469,7 @@ async fn an_empty_free_org_is_zero_over_the_whole_window_and_its_calendar_month(
     let slug = app.create_org(&owner, "Empty").await;
     let got = overview(&app, &owner, &slug).await;
     let today = Utc::now().date_naive();
-    assert_eq!(got.daily.days, zero_days(today, 30));
+    assert_eq!(got.daily.days, zeros(today, 30));
     assert_eq!(got.period, UsageTotals::default());
     assert_eq!(got.period.cache_hit_percent(), None);
     // Free: the calendar month, from its 1st to today, every day at 0.

@@ -7,17 +7,15 @@
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use tldw::server::webhooks::signature::{WebhookSecret, WebhookVerifier};
 
 use crate::{
-    billing::{NO_DODO, billing_vars},
+    billing::{NO_DODO, billing_vars, deliver_signed},
     faults::{Cluster, data_dir},
     helpers::{Reply, TestApp, TestDb, as_owner_in_org, seed_org, spawn_embedded},
     summaries::{Member, Tube, instance, members, rest, seed_ready, vars, video},
 };
 
-/// The webhook key and Pro product `billing_vars` configure.
-const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The Pro product `billing_vars` configures.
 const PRO_PRODUCT: &str = "pdt_pro";
 /// What "live" means in the issue.
 const WITHIN: Duration = Duration::from_secs(1);
@@ -274,28 +272,8 @@ async fn a_webhook_plan_upgrade_sends_billing_and_usage() {
         }
     }))
     .unwrap();
-    let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let timestamp = now.timestamp();
-    let signature = WebhookVerifier::sign(
-        &WebhookSecret::parse(WEBHOOK_SECRET).unwrap(),
-        &id,
-        timestamp,
-        &body,
-    );
     let sent = Instant::now();
-    let reply = Reply::read(
-        b.client
-            .post(b.url("/webhooks/dodo"))
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let reply = deliver_signed(&b, body).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json::<Value>()["outcome"], "applied", "{reply:?}");
     let took = stream.expect(&["billing", "usage"], WITHIN).await - sent;

@@ -192,7 +192,7 @@ async fn record(
 }
 
 /// `days` zero days ending `to`, oldest first.
-fn zeros(to: NaiveDate, days: i64) -> Vec<UsageDay> {
+pub(crate) fn zeros(to: NaiveDate, days: i64) -> Vec<UsageDay> {
     (0..days)
         .rev()
         .map(|back| UsageDay {
@@ -206,7 +206,14 @@ fn zeros(to: NaiveDate, days: i64) -> Vec<UsageDay> {
 }
 
 /// Sets the day `days_ago` in `days` (which ends today).
-fn set(days: &mut [UsageDay], days_ago: usize, fresh: i32, cached: i32, cost: i64, saved: i64) {
+pub(crate) fn set(
+    days: &mut [UsageDay],
+    days_ago: usize,
+    fresh: i32,
+    cached: i32,
+    cost: i64,
+    saved: i64,
+) {
     let last = days.len() - 1;
     let day = &mut days[last - days_ago];
     (day.fresh, day.cached, day.cost_micros, day.saved_micros) = (fresh, cached, cost, saved);
