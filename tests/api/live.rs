@@ -388,7 +388,10 @@ async fn a_reconnect_resyncs_only_when_something_may_have_been_missed() {
         .expect("opening");
     elsewhere.expect(&["resync"], Duration::from_secs(1)).await;
 
-    // Something of the org happened while away: resync.
+    // Something of the org happened while away: resync. A watching stream
+    // on A tells when A's own listener has heard of it (B's hearing it
+    // says nothing of A's: each process has its own listener).
+    let (mut watching, _) = Stream::opened(&a, owner).await;
     as_owner_in_org(
         &a.db,
         owner.org,
@@ -400,7 +403,7 @@ async fn a_reconnect_resyncs_only_when_something_may_have_been_missed() {
     )
     .await;
     // The notification reaches A's listener after commit, asynchronously.
-    elsewhere.expect(&["usage"], WITHIN).await;
+    watching.expect(&["usage"], WITHIN).await;
     let mut missed = Stream::open(&a, &owner.cookie, &owner.slug, Some(&id))
         .await
         .unwrap();
